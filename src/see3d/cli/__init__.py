@@ -1,0 +1,70 @@
+"""The ``see3d`` command line.
+
+Each command lives in its own module with a ``register(app, groups)`` function;
+heavy imports happen inside the commands so ``see3d --help`` stays fast.
+Errors from bad input (:class:`see3d.errors.See3DError`) print one line,
+``error: <message>``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from see3d.errors import See3DError
+
+app = typer.Typer(
+    name="see3d",
+    help="One photo, a few photos or a video prior -> novel views and an explorable 3D scene.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+train_app = typer.Typer(help="Train the bundled models (depth, multi-view diffusion).", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate models against ground truth (depth benchmarks).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+GROUPS = {"train": train_app, "eval": eval_app}
+
+#: Command modules, each with ``register(app, groups)``.
+COMMAND_MODULES = [
+    "see3d.cli.generate",
+]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(app, GROUPS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except See3DError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except FileExistsError as e:
+        print(f"error: output exists: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except SystemExit as e:  # click usage errors
+        return int(e.code or 0)
+    except Exception as e:  # click exceptions carry their own formatting
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

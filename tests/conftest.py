@@ -1,0 +1,40 @@
+"""Shared test fixtures.
+
+Real data lives in ``../shared/data`` (see its README); tests that need it skip
+with a reason when the folder is absent (a user who cloned the project alone).
+Set ``SEE3D_SHARED_DATA`` to point elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SEE3D_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not found at {SHARED_DATA} (set SEE3D_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def motorcycle():
+    """Middlebury motorcycle stereo pair from scikit-image with metric depth and intrinsics."""
+    from see3d.synth.middlebury import load_motorcycle
+
+    return load_motorcycle()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
