@@ -1,0 +1,127 @@
+"""``see3d generate``: one photo -> novel views, transforms.json, video, point cloud (and 3DGS)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from see3d.errors import See3DError
+
+
+def _stage_printer(quiet: bool):
+    """Print each stage with the time the previous one took."""
+    state = {"name": None, "t": time.perf_counter(), "i": 0}
+
+    def on_stage(name: str) -> None:
+        now = time.perf_counter()
+        if state["name"] is not None and not quiet:
+            print(f"      done in {now - state['t']:.2f} s", file=sys.stderr)
+        state["i"] += 1
+        state.update(name=name, t=now)
+        if not quiet:
+            print(f"[{state['i']}] {name} ...", file=sys.stderr)
+
+    def finish() -> None:
+        on_stage("finished")
+
+    return on_stage, finish
+
+
+def generate_cmd(
+    image: Optional[Path] = typer.Argument(None, help="Input photo (JPEG/PNG). Omit with --example."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced atomically when the job succeeds)."),
+    example: Optional[str] = typer.Option(None, "--example", help="Run on a bundled example instead of IMAGE: 'motorcycle' (real Middlebury photo with true depth)."),
+    depth: Optional[Path] = typer.Option(None, "--depth", help="Metric depth map of IMAGE (.npy metres, or 16-bit PNG with --depth-scale)."),
+    depth_scale: Optional[float] = typer.Option(None, "--depth-scale", help="Units per metre of a 16-bit depth PNG (1000 = mm, 256 = KITTI)."),
+    depth_model: str = typer.Option("tiny", "--depth-model", help="Depth model used when no --depth is given: name or path (see `see3d depth --help`)."),
+    fx: Optional[float] = typer.Option(None, "--fx", help="Focal length x in pixels."),
+    fy: Optional[float] = typer.Option(None, "--fy", help="Focal length y in pixels (default: fx)."),
+    cx: Optional[float] = typer.Option(None, "--cx", help="Principal point x in pixels (default: image centre)."),
+    cy: Optional[float] = typer.Option(None, "--cy", help="Principal point y in pixels (default: image centre)."),
+    fov: Optional[float] = typer.Option(None, "--fov", help=f"Field of view in degrees across the longer side (used when no --fx; default guess {60:g})."),
+    trajectory: str = typer.Option("orbit", "--trajectory", "-t", help="orbit | dolly | pan | spiral | a pose file (.json list of 4x4 OpenCV c2w, .npy, .txt, or transforms.json); the file's first pose is the input camera."),
+    frames: int = typer.Option(16, "--frames", "-n", min=1, max=2000, help="Number of views (the first is the input camera)."),
+    fill: str = typer.Option("telea", "--fill", help="Hole filler: mvd (multi-view diffusion model) | telea | ns (OpenCV inpainting)."),
+    fill_model: Optional[Path] = typer.Option(None, "--fill-model", help="Weights folder for --fill mvd (default: the bundled model)."),
+    gaussians: bool = typer.Option(False, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views (scene.ply, scene.splat, splats.mp4)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Turn one photo into novel views along a camera path.
+
+    Writes OUT/views/*.png, masks/*.png (255 = seen in the input), depth/*.npy,
+    transforms.json, video.mp4 and points.ply; with --gaussians also a 3DGS scene.
+
+    Example: see3d generate --example motorcycle -o out/
+    """
+    from see3d.camera import Intrinsics
+    from see3d.pipeline import GenerateConfig, generate
+    from see3d.pipeline.examples import load_example
+
+    # ---- gather and validate all inputs before anything is written
+    if example is not None and image is not None:
+        raise See3DError("give either IMAGE or --example, not both")
+    source: dict = {}
+    if example is not None:
+        ex = load_example(example)
+        img, true_depth, intr = ex.image, ex.depth, ex.intrinsics
+        source = {"example": example, "description": ex.description}
+        if depth is not None:
+            from see3d.io import load_depth
+
+            true_depth = load_depth(depth, depth_scale)
+    else:
+        if image is None:
+            raise See3DError("no input: give IMAGE or --example motorcycle")
+        from see3d.io import load_image
+
+        img = load_image(image)
+        source = {"image": str(image)}
+        true_depth = None
+        if depth is not None:
+            from see3d.io import load_depth
+
+            true_depth = load_depth(depth, depth_scale)
+        intr = None
+    H, W = img.shape[:2]
+    if fx is not None or fov is not None or intr is None:
+        if fx is not None:
+            intr = Intrinsics(fx, fy if fy is not None else fx, cx if cx is not None else (W - 1) / 2, cy if cy is not None else (H - 1) / 2, W, H)
+        else:
+            guess = fov if fov is not None else 60.0
+            intr = Intrinsics.from_fov(guess, W, H)
+            if cx is not None or cy is not None:
+                intr = Intrinsics(intr.fx, intr.fy, cx if cx is not None else intr.cx, cy if cy is not None else intr.cy, W, H)
+            if not quiet:
+                how = "given" if fov is not None else "GUESSED (no --fx/--fov given)"
+                print(f"intrinsics: field of view {guess:g} deg {how} -> focal {intr.fx:.1f} px for {W}x{H}", file=sys.stderr)
+    if true_depth is None:
+        from see3d.depth import predict_metric_depth
+
+        if not quiet:
+            print(f"depth: predicting metric depth with model {depth_model!r}", file=sys.stderr)
+        true_depth = predict_metric_depth(img, intr, depth_model)
+    if true_depth.shape != (H, W):
+        raise See3DError(f"depth map is {true_depth.shape[1]}x{true_depth.shape[0]} but the image is {W}x{H}")
+    cfg = GenerateConfig(
+        trajectory=trajectory,
+        frames=frames,
+        fill=fill,
+        fill_model=str(fill_model) if fill_model else None,
+        seed=seed,
+        gaussians=gaussians,
+    )
+    on_stage, finish = _stage_printer(quiet)
+    t0 = time.perf_counter()
+    generate(img, true_depth, intr, out, cfg, on_stage=on_stage, progress=not quiet, source=source)
+    finish()
+    if not quiet:
+        print(f"wrote {out} ({frames} views) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+
+
+def register(app: typer.Typer, groups: dict) -> None:
+    app.command("generate")(generate_cmd)

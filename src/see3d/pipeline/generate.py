@@ -1,0 +1,225 @@
+"""Single image -> novel views along a trajectory (+ 3D), the ``see3d generate`` job.
+
+Stages: depth (given or predicted) -> trajectory sized by the scene depth ->
+forward warp of the input into every target camera -> hole filling (diffusion
+model or classical) -> outputs.  The output folder is written under a temporary
+name and renamed at the end, so a failure never leaves a partial folder.
+
+Output layout::
+
+    OUT/views/0000.png ...     generated views in trajectory order (0000 = the input camera)
+    OUT/masks/0000.png ...     255 = seen in the input (warped), 0 = generated
+    OUT/depth/0000.npy ...     metric depth (camera z, metres) of each view
+    OUT/transforms.json        poses + intrinsics (instant-ngp / nerfstudio convention)
+    OUT/video.mp4              fly-through of the views
+    OUT/points.ply             coloured metric point cloud of the input view
+    OUT/scene.ply, scene.splat, splats.mp4   3D Gaussian Splatting fit (when enabled)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from see3d.camera import Intrinsics, TrajectoryConfig, make_trajectory, scene_depth_of, unproject_depth
+from see3d.errors import See3DError
+from see3d.io import (
+    atomic_output_dir,
+    save_depth_npy,
+    save_image,
+    to_float,
+    to_uint8,
+    validate_depth,
+    write_point_ply,
+    write_transforms_json,
+    write_video,
+)
+
+#: Field of view assumed when the user gives no intrinsics (printed loudly).
+DEFAULT_FOV_DEG = 60.0
+
+
+@dataclass
+class GenerateConfig:
+    """Options of :func:`generate` (the CLI maps its flags onto these)."""
+
+    trajectory: str = "orbit"
+    frames: int = 16
+    fill: str = "telea"
+    fill_model: str | None = None  #: path of MVD weights (``fill="mvd"``); None = bundled
+    seed: int = 0
+    fps: float = 12.0
+    max_points: int = 400_000
+    gaussians: bool = False  #: fit 3D Gaussian Splatting to the views
+    gs_iterations: int = 600
+    trajectory_config: TrajectoryConfig = field(default_factory=TrajectoryConfig)
+
+
+@dataclass
+class GenerateResult:
+    views: np.ndarray  #: float32 [N, H, W, 3]
+    masks: np.ndarray  #: float32 [N, H, W], 1 = seen in the input
+    depths: np.ndarray  #: float32 [N, H, W]
+    poses: np.ndarray  #: [N, 4, 4] OpenCV camera-to-world
+    intrinsics: Intrinsics
+    timings: dict[str, float]
+
+
+def fill_depth_holes(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Fill depth where ``mask`` is 0 by inpainting inverse depth (keeps far things far)."""
+    import cv2
+
+    d = np.asarray(depth, dtype=np.float32)
+    known = (mask > 0.5) & (d > 0) & np.isfinite(d)
+    if known.all():
+        return d
+    if not known.any():
+        raise See3DError("no pixel of this view has known depth; the camera moved out of the scene")
+    inv = np.zeros_like(d)
+    inv[known] = 1.0 / d[known]
+    scale = float(inv[known].max())
+    out = cv2.inpaint((inv / scale).astype(np.float32), (~known).astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
+    out = np.maximum(out * scale, 1e-6)
+    res = d.copy()
+    res[~known] = 1.0 / out[~known]
+    return res
+
+
+def generate_views(
+    image: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: Intrinsics,
+    config: GenerateConfig = GenerateConfig(),
+    on_stage: Callable[[str], None] | None = None,
+    progress: bool = False,
+) -> GenerateResult:
+    """The in-memory part of :func:`generate`: warp ``image`` along the trajectory and fill holes."""
+    from see3d.fill import get_filler
+    from see3d.warp import warp_views
+
+    stage = on_stage or (lambda s: None)
+    img = to_float(image)
+    H, W = img.shape[:2]
+    if (intrinsics.width, intrinsics.height) != (W, H):
+        raise See3DError(
+            f"intrinsics are for a {intrinsics.width}x{intrinsics.height} image but the image is {W}x{H}"
+        )
+    depth = validate_depth(depth, (H, W))
+    timings: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    stage("trajectory")
+    tcfg = TrajectoryConfig(**{**asdict(config.trajectory_config), "frames": config.frames})
+    poses = make_trajectory(config.trajectory, scene_depth_of(depth), tcfg)
+    timings["trajectory"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    stage("warp")
+    K = intrinsics.K[None].astype(np.float32)
+    res = warp_views(
+        img[None],
+        depth[None],
+        K,
+        np.eye(4)[None],
+        np.repeat(K, len(poses), axis=0),
+        poses,
+        W,
+        H,
+    )
+    warped, masks, wdepth = np.asarray(res.rgb), np.asarray(res.mask, dtype=np.float32), np.asarray(res.depth)
+    timings["warp"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    stage(f"fill ({config.fill})")
+    filler = get_filler(config.fill, config.fill_model)
+    views = filler.fill(warped, masks, refs=img[None], seed=config.seed, progress=progress)
+    views = np.asarray(views, dtype=np.float32)
+    depths = np.stack([fill_depth_holes(d, m) for d, m in zip(wdepth, masks)])
+    timings["fill"] = time.perf_counter() - t0
+    return GenerateResult(views, masks, depths, poses, intrinsics, timings)
+
+
+def generate(
+    image: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: Intrinsics,
+    out_dir: str | Path,
+    config: GenerateConfig = GenerateConfig(),
+    on_stage: Callable[[str], None] | None = None,
+    progress: bool = False,
+    source: dict | None = None,
+) -> GenerateResult:
+    """Run the whole job and write the output folder atomically (see the module docstring)."""
+    stage = on_stage or (lambda s: None)
+    with atomic_output_dir(out_dir) as tmp:
+        result = generate_views(image, depth, intrinsics, config, on_stage, progress)
+        t0 = time.perf_counter()
+        stage("write")
+        for sub in ("views", "masks", "depth"):
+            (tmp / sub).mkdir()
+        names = []
+        for i, (v, m, d) in enumerate(zip(result.views, result.masks, result.depths)):
+            name = f"{i:04d}"
+            save_image(tmp / "views" / f"{name}.png", v)
+            save_image(tmp / "masks" / f"{name}.png", (m > 0.5).astype(np.uint8) * 255)
+            save_depth_npy(tmp / "depth" / f"{name}.npy", d)
+            names.append(f"views/{name}.png")
+        write_transforms_json(
+            tmp / "transforms.json",
+            result.poses,
+            intrinsics,
+            names,
+            extra={"see3d": {"trajectory": config.trajectory, "fill": config.fill, "source": source or {}}},
+        )
+        n = write_video(tmp / "video.mp4", (to_uint8(v) for v in result.views), fps=config.fps)
+        pts, cols = _input_point_cloud(to_float(image), result.depths[0], intrinsics, config.max_points, config.seed)
+        write_point_ply(tmp / "points.ply", pts, cols)
+        result.timings["write"] = time.perf_counter() - t0
+        if config.gaussians:
+            t0 = time.perf_counter()
+            stage("3D Gaussian splatting")
+            _fit_gaussians(result, tmp, config, progress)
+            result.timings["gaussians"] = time.perf_counter() - t0
+        (tmp / "run.json").write_text(
+            json.dumps({"frames": n, "timings_s": result.timings, "config": _jsonable(asdict(config))}, indent=2)
+        )
+    return result
+
+
+def _jsonable(d):
+    return json.loads(json.dumps(d, default=str))
+
+
+def _input_point_cloud(img: np.ndarray, depth: np.ndarray, intr: Intrinsics, max_points: int, seed: int):
+    pts = unproject_depth(depth, intr).reshape(-1, 3)
+    cols = img.reshape(-1, 3)
+    ok = np.isfinite(pts).all(1) & (pts[:, 2] > 0)
+    pts, cols = pts[ok], cols[ok]
+    if len(pts) > max_points:
+        idx = np.random.default_rng(seed).choice(len(pts), max_points, replace=False)
+        pts, cols = pts[idx], cols[idx]
+    return pts, cols
+
+
+def _fit_gaussians(result: GenerateResult, tmp: Path, config: GenerateConfig, progress: bool) -> None:
+    from see3d.gs import GSTrainConfig, fit_gaussians, render_views, save_ply, save_splat
+
+    pts, cols = _input_point_cloud(result.views[0], result.depths[0], result.intrinsics, 60_000, config.seed)
+    model = fit_gaussians(
+        result.views,
+        result.intrinsics,
+        result.poses,
+        init_points=pts,
+        init_colors=cols,
+        config=GSTrainConfig(iterations=config.gs_iterations, seed=config.seed),
+        progress=progress,
+    )
+    save_ply(model, tmp / "scene.ply")
+    save_splat(model, tmp / "scene.splat")
+    frames = render_views(model, result.intrinsics, result.poses)
+    write_video(tmp / "splats.mp4", (to_uint8(f) for f in frames), fps=config.fps)
