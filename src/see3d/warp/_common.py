@@ -1,0 +1,59 @@
+"""Shared constants and small helpers of the warp backends.
+
+Both backends (the PyTorch reference in :mod:`see3d.warp.reference` and the numba
+kernel in :mod:`see3d.warp.kernel`) take the same prepared inputs:
+
+- ``rgb [S, H, W, C]`` float32 colours (any number of channels),
+- ``depth [S, H, W]`` float64 camera z in metres: finite and positive = a surface,
+  ``+inf`` = sky (a point at infinity), anything else (0, negative, NaN) = invalid,
+- ``Ks [S, 4]`` and ``Kt [T, 4]``: ``fx, fy, cx, cy`` of the sources and targets,
+- ``P [T, S, 3, 4]``: rigid transform from source-camera to target-camera
+  coordinates, ``x_t = P[t, s, :, :3] @ x_s + P[t, s, :, 3]``.
+
+The algorithm, step by step (the reference is the executable specification):
+
+1. **Project.** Every valid source pixel ``(j, i)`` is unprojected with its depth,
+   moved into the target camera and projected: target position ``(u, v)`` and
+   target depth ``z``. Sky pixels are moved by the rotation only (a direction) and
+   get the depth :data:`Z_SKY`, behind every surface. Points with ``z <= NEAR`` (at or
+   behind the target camera) are dropped.
+2. **Footprint.** The projected pixel quad of a source pixel is estimated from its
+   four neighbours: a neighbour on the same surface (relative source-depth jump at
+   most ``edge_tol``, both sky, both in front of the target camera, at most
+   ``max_splat`` pixels away in the target) gives the local spacing along that grid
+   direction; the largest of the two sides is used (robust to perspective). A
+   direction without a same-surface neighbour falls back to the isotropic
+   magnification ``(f_t / f_s) * (z_s / z_t)``. The footprint's half-size is
+   ``h = max(0.5, (a_x + a_y) / 2)`` per image axis (the bounding box of the quad,
+   never smaller than one target pixel) and at most ``max_splat / 2``. ``dz`` is the
+   largest target-depth difference to the same-surface neighbours (the local depth
+   slope, used as the z-buffer tolerance of that sample).
+3. **Coverage z-buffer.** Each sample *covers* the target pixels whose centres lie
+   in its footprint box ``|x - u| <= h_u, |y - v| <= h_v``. Per target pixel the
+   front-most covering sample (smallest ``z``; ties: smaller ``dz``, then the first
+   sample in source order) gives the front depth ``zf`` and its slope ``df``. A
+   target pixel is *known* (mask 1) iff some sample covers it. This is where holes
+   come from: a pixel is a hole exactly when no projected source-pixel quad
+   reaches its centre, so surfaces seen closer up or at a slant do not crack.
+4. **Soft blend** (``splat="bilinear"``). Each sample spreads its colour with a tent
+   of radius ``2 h`` (a bilinear splat when ``h = 0.5``, linear interpolation between
+   magnified samples when larger) onto the *known* target pixels, keeping only
+   samples on the front surface: ``|z - zf| <= depth_tol * zf + dz + df``. Colour
+   and depth are the weight-normalised sums. With ``splat="nearest"`` the colour
+   and depth are those of the front-most covering sample (hard z-buffer).
+"""
+
+from __future__ import annotations
+
+#: Depth used inside the z-buffer for points at infinity (sky); reported as ``inf``.
+Z_SKY = 1.0e30
+#: Sky detection threshold on the accumulated depth (anything this far is sky).
+Z_SKY_THRESHOLD = 1.0e29
+#: Points at or closer than this camera z (metres) in the target are dropped.
+NEAR = 1.0e-6
+#: Projections farther than this many pixels from the image are dropped (avoids
+#: integer overflow for points that graze the camera plane).
+FAR_PIXELS = 1.0e6
+
+#: Integer codes of the splat modes.
+SPLAT_MODES = {"bilinear": 0, "nearest": 1}
