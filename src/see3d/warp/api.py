@@ -94,6 +94,11 @@ def _prepare(rgb, depth, K_src, c2w_src, K_tgt, c2w_tgt, width, height, backgrou
     Kt = _check_K(_batched(_to_numpy(K_tgt, "K_tgt"), 3, "K_tgt", "[T, 3, 3]"), "K_tgt")
     c2w_s = _batched(_to_numpy(c2w_src, "c2w_src"), 3, "c2w_src", "[S, 4, 4]")
     c2w_t = _batched(_to_numpy(c2w_tgt, "c2w_tgt"), 3, "c2w_tgt", "[T, 4, 4]")
+    # one intrinsic matrix may serve every source / every target
+    if len(Ks) == 1 and S > 1:
+        Ks = np.repeat(Ks, S, 0)
+    if len(Kt) == 1 and len(c2w_t) > 1:
+        Kt = np.repeat(Kt, len(c2w_t), 0)
     if len(Ks) != S or len(c2w_s) != S:
         raise See3DError(f"warp: {S} source images but {len(Ks)} K_src and {len(c2w_s)} c2w_src")
     if len(Kt) != len(c2w_t) or len(Kt) == 0:
@@ -137,7 +142,7 @@ def warp_views(
     Shapes: ``rgb [S, H, W, C]`` (or ``[H, W, C]``; float, or uint8 read as /255),
     ``depth [S, H, W]`` camera z in metres, ``K_src [S, 3, 3]``, ``c2w_src [S, 4, 4]``,
     ``K_tgt [T, 3, 3]``, ``c2w_tgt [T, 4, 4]`` (OpenCV camera-to-world; a single
-    matrix may drop the leading axis). All targets are ``width`` x ``height``.
+    matrix may drop the leading axis, and one ``K`` serves all sources / targets). All targets are ``width`` x ``height``.
     NumPy in -> NumPy out; a torch ``rgb`` -> torch tensors on its device.
 
     Depth rules: a finite positive depth is a surface point; ``0``, negative or
