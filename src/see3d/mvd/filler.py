@@ -1,0 +1,127 @@
+"""Hole filling with the multi-view diffusion model (the ``mvd`` filler of ``see3d generate``).
+
+The model runs at its working resolution (``fill_scale`` of the input, at most ``max_side`` pixels
+on the long side, a multiple of the UNet's downsampling factor). A low-resolution cell is *known*
+only when every full-resolution pixel under it is known, so every hole is generated. The output
+keeps the known pixels of the warped views at full resolution; only holes take the (upsampled)
+generated pixels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from see3d.errors import See3DError
+from see3d.mvd.model import MVDModel
+from see3d.mvd.sampler import sample_views
+
+
+def _as_views(a: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[-1] == 3:
+        a = a[None]
+    if a.ndim != 4 or a.shape[-1] != 3:
+        raise See3DError(f"mvd fill: {name} must be [N, H, W, 3] RGB views, got shape {a.shape}")
+    if a.shape[0] == 0:
+        raise See3DError(f"mvd fill: no {name} given (zero views)")
+    return a.astype(np.float32) / 255.0 if a.dtype == np.uint8 else a.astype(np.float32)
+
+
+class MVDFiller:
+    """Filler interface over :class:`MVDModel` (see :mod:`see3d.fill`)."""
+
+    name = "mvd"
+
+    def __init__(self, model: MVDModel, context: torch.Tensor | None = None, **overrides):
+        self.model = model.eval()
+        self.context = context
+        for k, v in overrides.items():
+            if not hasattr(model.config, k):
+                raise See3DError(f"mvd fill: unknown option {k!r}")
+            setattr(model.config, k, v)
+        model.config.__post_init__()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None, **overrides) -> "MVDFiller":
+        """Load a model folder (default: the bundled small model); ``overrides``: steps, samples, ..."""
+        from see3d.mvd import default_model_path
+
+        path = Path(path) if path is not None else default_model_path()
+        if not (path / "config.json").is_file():
+            raise See3DError(
+                f"no multi-view diffusion weights at {path}; train them with `see3d train mvd` "
+                "or use --fill telea"
+            )
+        return cls(MVDModel.from_pretrained(path), **overrides)
+
+    def working_size(self, h: int, w: int) -> tuple[int, int]:
+        cfg = self.model.config
+        m = self.model.unet.config.downsample_factor * self.model.downscale
+        s = min(cfg.fill_scale, cfg.max_side / max(h, w))
+        return max(m, int(round(h * s / m)) * m), max(m, int(round(w * s / m)) * m)
+
+    def fill(
+        self,
+        warped: np.ndarray,
+        masks: np.ndarray,
+        refs: np.ndarray | None = None,
+        seed: int = 0,
+        progress: bool = False,
+        steps: int | None = None,
+    ) -> np.ndarray:
+        """Fill the holes (``masks == 0``) of ``warped [T, H, W, 3]`` given clean ``refs [S, H, W, 3]``.
+
+        Returns ``[T, H, W, 3]`` float32 in [0, 1]; known pixels are returned unchanged.
+        """
+        warped = _as_views(warped, "warped views")
+        if refs is None:
+            raise See3DError("mvd fill: the diffusion filler needs at least one clean reference view (refs)")
+        refs = _as_views(refs, "reference views")
+        masks = np.asarray(masks, np.float32)
+        if masks.ndim == 2:
+            masks = masks[None]
+        if masks.shape != warped.shape[:3]:
+            raise See3DError(f"mvd fill: masks shape {masks.shape} does not match views {warped.shape[:3]}")
+        if refs.shape[1:3] != warped.shape[1:3]:
+            raise See3DError(f"mvd fill: reference size {refs.shape[1:3]} differs from warped size {warped.shape[1:3]}")
+        H, W = warped.shape[1:3]
+        h, w = self.working_size(H, W)
+        known = (masks >= 0.5).astype(np.float32)
+        small_rgb, small_m = [], []
+        for img, m in zip(warped, known):
+            ms = cv2.resize(m, (w, h), interpolation=cv2.INTER_AREA)
+            rs = cv2.resize(img * m[..., None], (w, h), interpolation=cv2.INTER_AREA)
+            rs = rs / np.maximum(ms, 1e-6)[..., None]
+            mk = (ms >= 0.999).astype(np.float32)
+            small_rgb.append(rs * mk[..., None])
+            small_m.append(mk)
+        small_refs = np.stack([cv2.resize(r, (w, h), interpolation=cv2.INTER_AREA) for r in refs])
+        model = self.model
+        tw = torch.from_numpy(np.stack(small_rgb)).permute(0, 3, 1, 2).float()
+        tm = torch.from_numpy(np.stack(small_m))[:, None].float()
+        tr = torch.from_numpy(small_refs).permute(0, 3, 1, 2).float()
+        cond = model.encode(model.prepare_condition(tw, tm))
+        ref_z = model.encode(tr)
+        mz = model.encode_mask(tm)
+        acc = None
+        n = model.config.samples
+        for k in range(n):
+            z = sample_views(model, ref_z, cond, mz, seed=seed + 1000 * k, steps=steps, context=self.context, progress=progress)
+            img = model.decode(z)
+            acc = img if acc is None else acc + img
+        gen = (acc / n).permute(0, 2, 3, 1).numpy()
+        out = warped.copy()
+        for i in range(out.shape[0]):
+            up = cv2.resize(gen[i], (W, H), interpolation=cv2.INTER_CUBIC)
+            hole = known[i] < 0.5
+            out[i][hole] = np.clip(up[hole], 0.0, 1.0)
+        return out
+
+
+def load_default_filler(model_path: str | Path | None = None, **kwargs) -> MVDFiller:
+    """The ``mvd`` filler: the given weights folder, or the bundled small model."""
+    return MVDFiller.from_pretrained(model_path, **kwargs)
