@@ -48,6 +48,7 @@ def generate_cmd(
     fill: str = typer.Option("telea", "--fill", help="Hole filler: mvd (multi-view diffusion model) | telea | ns (OpenCV inpainting)."),
     fill_model: Optional[Path] = typer.Option(None, "--fill-model", help="Weights folder for --fill mvd (default: the bundled model)."),
     gaussians: bool = typer.Option(False, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views (scene.ply, scene.splat, splats.mp4)."),
+    max_size: int = typer.Option(1024, "--max-size", min=16, help="Work at most at this many pixels on the longer side (image, depth and intrinsics are scaled together)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
@@ -99,6 +100,12 @@ def generate_cmd(
             if not quiet:
                 how = "given" if fov is not None else "GUESSED (no --fx/--fov given)"
                 print(f"intrinsics: field of view {guess:g} deg {how} -> focal {intr.fx:.1f} px for {W}x{H}", file=sys.stderr)
+    from see3d.pipeline.generate import fit_size
+
+    if true_depth is not None and true_depth.shape != (H, W):
+        raise See3DError(f"depth map size {true_depth.shape[1]}x{true_depth.shape[0]} does not match the image {W}x{H}")
+    img, true_depth, intr = fit_size(img, true_depth, intr, max_size)
+    H, W = img.shape[:2]
     if true_depth is None:
         from see3d.depth import predict_metric_depth
 
@@ -106,7 +113,7 @@ def generate_cmd(
             print(f"depth: predicting metric depth with model {depth_model!r}", file=sys.stderr)
         true_depth = predict_metric_depth(img, intr, depth_model)
     if true_depth.shape != (H, W):
-        raise See3DError(f"depth map is {true_depth.shape[1]}x{true_depth.shape[0]} but the image is {W}x{H}")
+        raise See3DError(f"depth map size {true_depth.shape[1]}x{true_depth.shape[0]} does not match the image {W}x{H}")
     cfg = GenerateConfig(
         trajectory=trajectory,
         frames=frames,

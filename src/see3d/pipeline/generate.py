@@ -70,6 +70,22 @@ class GenerateResult:
     timings: dict[str, float]
 
 
+def fit_size(
+    image: np.ndarray, depth: np.ndarray | None, intrinsics: Intrinsics, max_size: int
+) -> tuple[np.ndarray, np.ndarray | None, Intrinsics]:
+    """Downscale image, depth and intrinsics together so the longer side is at most ``max_size``."""
+    import cv2
+
+    H, W = image.shape[:2]
+    if max(H, W) <= max_size:
+        return image, depth, intrinsics
+    s = max_size / max(H, W)
+    w, h = max(1, round(W * s)), max(1, round(H * s))
+    img = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    d = None if depth is None else cv2.resize(np.asarray(depth, np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    return img, d, intrinsics.resize(w, h)
+
+
 def fill_depth_holes(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Fill depth where ``mask`` is 0 by inpainting inverse depth (keeps far things far)."""
     import cv2
@@ -139,6 +155,12 @@ def generate_views(
     filler = get_filler(config.fill, config.fill_model)
     views = filler.fill(warped, masks, refs=img[None], seed=config.seed, progress=progress)
     views = np.asarray(views, dtype=np.float32)
+    # a view at the input camera is the input photo itself (also where its depth is unknown)
+    for i, p in enumerate(poses):
+        if np.allclose(p, np.eye(4), atol=1e-9):
+            views[i], masks[i] = img, 1.0
+            known = (depth > 0) & np.isfinite(depth)
+            wdepth[i] = np.where(known, depth, 0.0)
     depths = np.stack([fill_depth_holes(d, m) for d, m in zip(wdepth, masks)])
     timings["fill"] = time.perf_counter() - t0
     return GenerateResult(views, masks, depths, poses, intrinsics, timings)
