@@ -22,6 +22,7 @@ from see3d.camera.pose import as_pose
 from see3d.errors import See3DError
 from see3d.synth.raycast import cast_rays, cast_rays_reference, pixel_rays
 from see3d.synth.scene import BOX, CYLINDER, ROOM, SPHERE, Scene
+from see3d.synth.shade_fast import shade_image
 from see3d.synth.textures import TEX_SIZE, sample, texture_bank
 
 _SKY_HORIZON = np.array([0.86, 0.9, 0.95], np.float32)
@@ -142,10 +143,13 @@ def _surface(scene: Scene, p_local: np.ndarray, pid: np.ndarray, face: np.ndarra
     return nl, um, vm, ufit, vfit, extent
 
 
-def shade(
+def shade_reference(
     scene: Scene, intr: Intrinsics, c2w: np.ndarray, t: np.ndarray, pid: np.ndarray, face: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Colour ``[H, W, 3]`` and camera-frame normals ``[H, W, 3]`` for the hits ``(t, pid, face)``."""
+    """Colour ``[H, W, 3]`` and camera-frame normals ``[H, W, 3]`` for the hits ``(t, pid, face)``.
+
+    Readable NumPy version (the specification of :func:`shade`).
+    """
     H, W = t.shape
     o, dirs = pixel_rays(intr, c2w)
     dirs = dirs.reshape(-1, 3)
@@ -201,6 +205,33 @@ def shade(
     return rgb.reshape(H, W, 3), normal.reshape(H, W, 3)
 
 
+def shade(
+    scene: Scene, intr: Intrinsics, c2w: np.ndarray, t: np.ndarray, pid: np.ndarray, face: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fast path of :func:`shade_reference` (numba, one pass over the pixels)."""
+    H, W = t.shape
+    c2w = np.asarray(c2w, np.float64)
+    mats = scene.material_arrays()
+    bank = texture_bank()
+    rgb = np.empty((H, W, 3), np.float32)
+    normal = np.empty((H, W, 3), np.float32)
+    has_point = scene.light_pos is not None and scene.point_power > 0
+    shade_image(
+        intr.fx, intr.fy, intr.cx, intr.cy,
+        np.ascontiguousarray(c2w[:3, :3]), np.ascontiguousarray(c2w[:3, 3]),
+        np.ascontiguousarray(t, np.float64), np.ascontiguousarray(pid, np.int32), np.ascontiguousarray(face, np.int32),
+        scene.ptype, scene.center, scene.rot, scene.half, scene.face_mat,
+        mats["tex"], mats["tile"], mats["tint"], mats["swap"], mats["offset"],
+        bank.texels, bank.table, float(TEX_SIZE),
+        float(scene.ambient), float(scene.sun_power), scene.sun_dir,
+        float(scene.point_power) if has_point else 0.0,
+        scene.light_pos if has_point else np.zeros(3), _FALLOFF_M,
+        _SKY_HORIZON.astype(np.float64), _SKY_ZENITH.astype(np.float64),
+        rgb, normal,
+    )  # fmt: skip
+    return rgb, normal
+
+
 def _check_camera(intr: Intrinsics, c2w: np.ndarray) -> np.ndarray:
     if not isinstance(intr, Intrinsics):
         raise See3DError(f"render: intrinsics must be an Intrinsics, got {type(intr).__name__}")
@@ -210,16 +241,17 @@ def _check_camera(intr: Intrinsics, c2w: np.ndarray) -> np.ndarray:
 def render(scene: Scene, intr: Intrinsics, c2w: np.ndarray, *, reference: bool = False) -> SynthFrame:
     """Render one view of ``scene`` from the OpenCV camera-to-world pose ``c2w``.
 
-    ``reference=True`` uses the readable NumPy ray caster instead of the numba kernel
-    (same result, ~10x slower).
+    ``reference=True`` uses the readable NumPy ray caster and shader instead of the
+    numba kernels (same result up to float rounding, ~10x slower).
     """
     c2w = _check_camera(intr, c2w)
     if reference:
         o, dirs = pixel_rays(intr, c2w)
         t, pid, face = cast_rays_reference(scene, o, dirs)
+        rgb, normal = shade_reference(scene, intr, c2w, t, pid, face)
     else:
         t, pid, face = cast_rays(scene, intr, c2w)
-    rgb, normal = shade(scene, intr, c2w, t, pid, face)
+        rgb, normal = shade(scene, intr, c2w, t, pid, face)
     return SynthFrame(rgb, t.astype(np.float32), normal, pid.astype(np.int32))
 
 
