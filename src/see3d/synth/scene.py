@@ -271,7 +271,7 @@ def _table(b: _Builder, frame, w, d, h, mat, leg_mat, items=True):
             z = rng.uniform(-d / 2 + 0.15, d / 2 - 0.15)
             m = b.material(_object_material(rng, 0.6))
             if rng.uniform() < 0.5:
-                r = rng.uniform(0.06, min(0.15, d / 2 - 0.05))
+                r = rng.uniform(0.1, 0.15)
                 b.add_part(frame, SPHERE, (x, -h - r, z), (r, r, r), m, "sphere")
             else:
                 r, hh = rng.uniform(0.04, 0.1), rng.uniform(0.07, 0.2)
@@ -605,8 +605,8 @@ def _make_objects(seed: int, rng: np.random.Generator, street: bool = False) -> 
             b.footprints.append(fp)
             n -= 1
         for _ in range(int(rng.integers(3, 8))):  # backdrop: buildings / rocks 12-40 m away
-            ang, rad = rng.uniform(-math.pi, math.pi), rng.uniform(12.0, 40.0)
-            w, d, h = rng.uniform(4.0, 15.0), rng.uniform(4.0, 15.0), rng.uniform(3.0, 18.0)
+            ang, rad = rng.uniform(-math.pi, math.pi), rng.uniform(15.0, 45.0)
+            w, d, h = rng.uniform(4.0, 15.0), rng.uniform(4.0, 15.0), rng.uniform(2.0, 10.0)
             m = b.material(_wall_material(rng))
             b.add(BOX, (rad * math.cos(ang), -h / 2, rad * math.sin(ang)), (w / 2, h / 2, d / 2), m, "backdrop", rot=_rot_y(rng.uniform(-math.pi, math.pi)))
         bounds = np.array([[-7.0, -2.0, -7.0], [7.0, -0.5, 7.0]])

@@ -34,6 +34,10 @@ TRAJECTORY_KINDS = ("random", "orbit", "forward")
 ROTATION_RANGE_DEG = (8.0, 32.0)
 
 
+#: Content is looked at from at most ~30 degrees above or below the horizon (tan 30 deg).
+MAX_PITCH = 0.58
+
+
 def rotation_angle_deg(R0: np.ndarray, R1: np.ndarray) -> float:
     """Angle of the relative rotation ``R0^T R1`` in degrees."""
     c = (np.trace(np.asarray(R0).T @ np.asarray(R1)) - 1.0) / 2.0
@@ -119,7 +123,7 @@ def sample_trajectory(
         target = scene.content[rng.choice(cand)] + rng.uniform(-0.15, 0.15, 3)
         horiz = target - eye0
         horiz[1] = 0.0
-        if np.linalg.norm(horiz) < 0.5:  # looking straight down / up is not a hand-held video
+        if abs(target[1] - eye0[1]) > MAX_PITCH * np.linalg.norm(horiz):  # no steep looks down / up
             continue
         start = look_at(eye0, target, UP)
         depth = _probe(scene, start)
