@@ -30,6 +30,7 @@ GROUPS = {"train": train_app, "eval": eval_app}
 
 #: Command modules, each with ``register(app, groups)``.
 COMMAND_MODULES = [
+    "see3d.cli.depth",
     "see3d.cli.generate",
 ]
 

@@ -1,0 +1,130 @@
+"""``hf``: Hugging Face transformers depth models from a local folder (no download).
+
+Anything ``AutoModelForDepthEstimation`` loads works (Depth Anything V2 metric, ZoeDepth,
+DPT, Depth Pro, ...). Pre- and post-processing come from the folder's image processor
+(``preprocessor_config.json``; a DPT processor with the model's size is used when absent).
+
+**Focal correction.** A metric model trained on one camera (e.g. NYU: 518.86 px at 640 px
+width) reads depth from apparent size *relative to the image width*, because every image
+is resized to the network's input. For an image of width ``W`` and focal ``fx`` the
+prediction is rescaled by ``(fx / W) / (f_t / W_t)`` - the canonical-camera idea with the
+training camera as the canonical one. State the training camera in the model's
+``config.json`` as ``"see3d_training_focal": [f_t, W_t]`` or pass ``training_focal=(f_t, W_t)``;
+without it no correction is applied (and the backend says so in ``focal_note``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from see3d.camera.intrinsics import Intrinsics
+from see3d.depth.base import DepthPrediction
+from see3d.errors import See3DError
+
+
+def focal_correction(intr: Intrinsics, training_focal: tuple[float, float] | None) -> float:
+    """Depth factor ``(fx / W) / (f_t / W_t)`` for a model trained at focal ``f_t`` on images ``W_t`` wide."""
+    if training_focal is None:
+        return 1.0
+    f_t, w_t = float(training_focal[0]), float(training_focal[1])
+    if not (f_t > 0 and w_t > 0):
+        raise See3DError(f"training focal must be two positive numbers [focal_px, width_px], got {training_focal}")
+    return (intr.fx / intr.width) / (f_t / w_t)
+
+
+class HFDepthBackend:
+    """Wrap a transformers depth-estimation model stored in a local folder."""
+
+    name = "hf"
+
+    def __init__(
+        self,
+        path: str | Path,
+        training_focal: tuple[float, float] | None = None,
+        device: str | torch.device = "cpu",
+        max_depth: float = 300.0,
+    ):
+        path = Path(path)
+        if not path.is_dir():
+            raise See3DError(f"Hugging Face model folder not found: {path}")
+        cfg_file = path / "config.json"
+        if not cfg_file.is_file():
+            raise See3DError(f"Hugging Face model folder {path} has no config.json")
+        try:
+            raw = json.loads(cfg_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise See3DError(f"{cfg_file} is not valid JSON: {e}") from None
+        try:
+            from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+        except ImportError:
+            raise See3DError("the hf depth backend needs transformers (pip install transformers)") from None
+        if raw.get("depth_estimation_type") == "relative":
+            raise See3DError(
+                f"model in {path} predicts relative depth (depth_estimation_type=relative), not metres; "
+                "use a metric checkpoint"
+            )
+        try:
+            self.model = AutoModelForDepthEstimation.from_pretrained(str(path), local_files_only=True, use_safetensors=None)
+        except (OSError, ValueError, KeyError) as e:
+            raise See3DError(f"cannot load a depth model from {path}: {str(e).splitlines()[0][:200]}") from None
+        self.model.to(device).eval()
+        self.device = torch.device(device)
+        if (path / "preprocessor_config.json").is_file():
+            try:
+                self.processor = AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
+            except (OSError, ValueError, KeyError) as e:
+                raise See3DError(f"cannot load the image processor of {path}: {str(e).splitlines()[0][:200]}") from None
+        else:
+            from transformers import DPTImageProcessor
+
+            size = int(getattr(getattr(self.model.config, "backbone_config", None), "image_size", 0) or 384)
+            self.processor = DPTImageProcessor(size={"height": size, "width": size}, keep_aspect_ratio=True, ensure_multiple_of=14)
+        if training_focal is None and "see3d_training_focal" in raw:
+            training_focal = tuple(raw["see3d_training_focal"])
+        if training_focal is not None and (len(training_focal) != 2):
+            raise See3DError(f"see3d_training_focal must be [focal_px, width_px], got {training_focal}")
+        self.training_focal = training_focal
+        self.max_depth = max_depth
+        self.focal_note = (
+            f"focal correction for a model trained at {training_focal[0]:g} px / {training_focal[1]:g} px width"
+            if training_focal
+            else "no training focal stated (see3d_training_focal): depth used as the model gives it"
+        )
+        self.path = path
+
+    @torch.no_grad()
+    def raw_depth(self, image: np.ndarray) -> np.ndarray:
+        """The model's own depth for ``image`` at the image's size, before any focal correction."""
+        img = np.asarray(image)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise See3DError(f"expected an RGB image [H, W, 3], got shape {img.shape}")
+        if img.dtype != np.uint8:
+            img = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+        h, w = img.shape[:2]
+        inputs = self.processor(images=img, return_tensors="pt")
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        out = self.model(**inputs)
+        post = getattr(self.processor, "post_process_depth_estimation", None)
+        depth = None
+        if post is not None:
+            try:
+                depth = post(out, target_sizes=[(h, w)])[0]["predicted_depth"]
+            except (TypeError, ValueError, KeyError):
+                depth = None
+        if depth is None:
+            pd = out.predicted_depth
+            pd = pd if pd.dim() == 4 else pd[:, None]
+            depth = torch.nn.functional.interpolate(pd.float(), size=(h, w), mode="bilinear", align_corners=False)[0, 0]
+        return depth.float().cpu().numpy().reshape(h, w)
+
+    def predict(self, image: np.ndarray, intrinsics: Intrinsics) -> DepthPrediction:
+        img = np.asarray(image)
+        if (img.shape[0], img.shape[1]) != (intrinsics.height, intrinsics.width):
+            raise See3DError(f"image is {img.shape[1]}x{img.shape[0]} but the intrinsics are for {intrinsics.width}x{intrinsics.height}")
+        d = self.raw_depth(img) * focal_correction(intrinsics, self.training_focal)
+        d = np.where(np.isfinite(d) & (d > 0), np.minimum(d, self.max_depth), 0.0).astype(np.float32)
+        return DepthPrediction(d)

@@ -1,0 +1,330 @@
+"""Train the tiny depth network on procedural ``synth`` scenes (a consistent metric world).
+
+The data: ``scenes`` clips of ``frames_per_scene`` views each, every clip rendered with its own
+focal length drawn log-uniformly from ``focal_range`` (300-2000 px by default), scene kinds
+cycling through room / objects / street. The rendered set is cached in the run folder, so a
+resumed run does not render again.
+
+Training sample = :func:`see3d.camera.canonical.training_sample` (canonical label, optional
+random resize, random crop/pad with label -1) plus a horizontal flip. Loss: mean absolute
+error of log depth over valid labels. AdamW, linear warm-up then cosine decay. The run folder
+holds ``train.log`` (one line per ``log_every`` steps), ``checkpoint.pt`` (model, optimiser,
+step; loaded with ``weights_only=True``) written every ``checkpoint_every`` steps, and the final
+model in ``model/`` (``config.json`` + ``model.safetensors``). Running again with the same
+folder resumes from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from see3d.camera import canonical as cano
+from see3d.camera.intrinsics import Intrinsics
+from see3d.depth.tiny import TinyDepthConfig, TinyDepthNet
+from see3d.errors import See3DError
+
+KINDS = ("room", "objects", "street")
+
+
+@dataclass
+class DepthTrainConfig:
+    """Everything that decides the trained weights (seeded: the same config gives the same file)."""
+
+    variant: str | None = "label"  #: "label" (CSTM_label), "image" (CSTM_image) or None (no canonical transform)
+    steps: int = 1500
+    batch: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 50
+    image_size: tuple[int, int] = (96, 128)  #: rendered image and network canvas (height, width)
+    channels: tuple[int, ...] = (16, 32, 64, 96, 128)
+    focal_range: tuple[float, float] = (300.0, 2000.0)
+    scenes: int = 500
+    frames_per_scene: int = 3
+    kinds: tuple[str, ...] = KINDS
+    resize_range: tuple[float, float] | None = None  #: Metric3D's random resize r (labels x 1/r); None = off
+    seed: int = 0
+    log_every: int = 25
+    checkpoint_every: int = 100
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.image_size = tuple(int(x) for x in self.image_size)
+        self.channels = tuple(int(x) for x in self.channels)
+        self.focal_range = tuple(float(x) for x in self.focal_range)
+        self.kinds = tuple(self.kinds)
+        if self.resize_range is not None:
+            self.resize_range = tuple(float(x) for x in self.resize_range)
+        if self.variant in ("none", "None", ""):
+            self.variant = None
+        if self.variant not in ("label", "image", None):
+            raise See3DError(f"variant must be 'label', 'image' or 'none', got {self.variant!r}")
+        if self.steps < 1 or self.batch < 1 or self.scenes < 1 or self.frames_per_scene < 1:
+            raise See3DError("steps, batch, scenes and frames per scene must be positive")
+        lo, hi = self.focal_range
+        if not (0 < lo <= hi):
+            raise See3DError(f"focal range must be 0 < low <= high, got {self.focal_range}")
+
+    def data_key(self) -> dict:
+        """The fields that decide the rendered data set."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k in ("image_size", "focal_range", "scenes", "frames_per_scene", "kinds", "seed")}
+
+
+@dataclass
+class SynthDepthSet:
+    """Rendered training/eval images: ``rgb uint8 [N, H, W, 3]``, ``depth float32 [N, H, W]`` (0 = sky),
+    ``focal float64 [N]``."""
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    focal: np.ndarray
+    kind: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.focal)
+
+    def intrinsics(self, i: int) -> Intrinsics:
+        h, w = self.depth.shape[1:]
+        f = float(self.focal[i])
+        return Intrinsics(f, f, (w - 1) / 2.0, (h - 1) / 2.0, w, h)
+
+
+def render_depth_set(
+    scenes: int,
+    frames_per_scene: int,
+    image_size: tuple[int, int],
+    focal_range: tuple[float, float] | None = None,
+    focals: list[float] | None = None,
+    kinds: tuple[str, ...] = KINDS,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> SynthDepthSet:
+    """Render ``scenes`` clips (scene seeds from ``seed * 100003 + 1`` on, skipping seeds whose
+    scene has no free-space camera path), focal log-uniform in
+    ``focal_range`` or cycling through ``focals``."""
+    from see3d.io.images import to_uint8
+    from see3d.synth import render_clip
+
+    rng = np.random.default_rng([seed, 17])
+    rgbs, depths, fs, ks = [], [], [], []
+    scene_seed = seed * 100003
+    for i in range(scenes):
+        kind = kinds[i % len(kinds)]
+        if focals is not None:
+            f = float(focals[i % len(focals)])
+        else:
+            lo, hi = focal_range
+            f = float(np.exp(rng.uniform(math.log(lo), math.log(hi))))
+        for _ in range(20):  # a few scenes have no free-space camera path: take the next seed
+            scene_seed += 1
+            try:
+                clip = render_clip(scene_seed, frames=frames_per_scene, size=image_size, focal=f, kind=kind)
+                break
+            except See3DError:
+                continue
+        else:
+            raise See3DError(f"could not render a {kind} scene near seed {scene_seed}")
+        d = np.where(np.isfinite(clip.depth), clip.depth, 0.0).astype(np.float32)
+        rgbs.append(to_uint8(clip.rgb))
+        depths.append(d)
+        fs += [f] * len(d)
+        ks += [kind] * len(d)
+        if progress is not None:
+            progress(i + 1, scenes)
+    return SynthDepthSet(np.concatenate(rgbs), np.concatenate(depths), np.asarray(fs), ks)
+
+
+def _load_or_render(cfg: DepthTrainConfig, run: Path, log: Callable[[str], None]) -> SynthDepthSet:
+    cache = run / "data.npz"
+    key = json.dumps(cfg.data_key(), sort_keys=True)
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if str(z["key"]) == key:
+                log(f"data: loaded {len(z['focal'])} cached images from {cache.name}")
+                return SynthDepthSet(z["rgb"], z["depth"], z["focal"], list(z["kind"]))
+    t0 = time.perf_counter()
+    step = max(1, cfg.scenes // 10)
+    data = render_depth_set(
+        cfg.scenes,
+        cfg.frames_per_scene,
+        cfg.image_size,
+        cfg.focal_range,
+        kinds=cfg.kinds,
+        seed=cfg.seed,
+        progress=lambda i, n: log(f"data: rendered {i}/{n} scenes") if i % step == 0 else None,
+    )
+    from see3d.io.atomic import atomic_file
+
+    with atomic_file(cache) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, rgb=data.rgb, depth=data.depth, focal=data.focal, kind=np.asarray(data.kind), key=np.asarray(key))
+    log(f"data: rendered {len(data)} images in {time.perf_counter() - t0:.0f} s")
+    return data
+
+
+def make_batch(
+    data: SynthDepthSet, idx: np.ndarray, cfg: DepthTrainConfig, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised images ``[B, 3, H, W]`` and labels ``[B, H, W]`` (canonical or metric; -1 invalid)."""
+    xs, ys = [], []
+    for i in idx:
+        s = cano.training_sample(
+            data.rgb[i],
+            data.depth[i],
+            data.intrinsics(int(i)),
+            cfg.image_size,
+            rng,
+            variant=cfg.variant,
+            resize_range=cfg.resize_range,
+        )
+        x, y = s.image, s.label
+        if rng.random() < 0.5:
+            x, y = x.flip(-1), y.flip(-1)
+        xs.append(x)
+        ys.append(y)
+    return torch.stack(xs), torch.stack(ys)
+
+
+def log_depth_loss(log_pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """Mean ``|ln pred - ln label|`` over pixels with a positive label (``log_pred [B, 1, H, W]``)."""
+    valid = label > 0
+    if not valid.any():
+        return log_pred.sum() * 0.0
+    return (log_pred[:, 0][valid] - torch.log(label[valid])).abs().mean()
+
+
+def _lr(cfg: DepthTrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return 1e-5 + (cfg.lr - 1e-5) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0)))
+
+
+def train_depth(
+    cfg: DepthTrainConfig,
+    run_dir: str | Path,
+    on_log: Callable[[str], None] | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> Path:
+    """Train (or resume) in ``run_dir``; returns the folder of the final model (``run_dir/model``)."""
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    logf = open(run / "train.log", "a")
+
+    def log(msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        logf.write(line + "\n")
+        logf.flush()
+        if on_log is not None:
+            on_log(line)
+
+    cfg_json = json.dumps(asdict(cfg), sort_keys=True, default=list)
+    # what must match to resume (the step budget and logging may change between sessions)
+    resume_key = json.dumps({k: v for k, v in asdict(cfg).items() if k not in ("steps", "threads", "log_every", "checkpoint_every")}, sort_keys=True, default=list)
+    (run / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2, default=list))
+    data = _load_or_render(cfg, run, log)
+    torch.manual_seed(cfg.seed)
+    tcfg = TinyDepthConfig(
+        channels=cfg.channels,
+        input_size=cfg.image_size,
+        variant=cfg.variant,
+        training={"command": "see3d train depth", "config": json.loads(cfg_json)},
+    )
+    model = TinyDepthNet(tcfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step = 0
+    ck = run / "checkpoint.pt"
+    if ck.is_file():
+        state = torch.load(ck, map_location="cpu", weights_only=True)
+        if state.get("config") != resume_key:
+            raise See3DError(f"{ck} was written by a different training config; use a new run folder")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        step = int(state["step"])
+        log(f"resumed at step {step}")
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params / 1e6:.2f} M parameters, variant={cfg.variant}, data {len(data)} images")
+    model.train()
+    t0, losses = time.perf_counter(), []
+    while step < cfg.steps:
+        rng = np.random.default_rng([cfg.seed, step])  # per-step stream: resuming gives the same batches
+        idx = rng.integers(0, len(data), cfg.batch)
+        x, y = make_batch(data, idx, cfg, rng)
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step)
+        loss = log_depth_loss(model.log_depth(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        losses.append(loss.item())
+        if on_step is not None:
+            on_step(step, cfg.steps, losses[-1])
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            dt = time.perf_counter() - t0
+            log(f"step {step}/{cfg.steps} loss {np.mean(losses):.4f} lr {_lr(cfg, step - 1):.2e} {dt / len(losses):.2f} s/step")
+            losses, t0 = [], time.perf_counter()
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            from see3d.io.atomic import atomic_file
+
+            with atomic_file(ck) as tmp:
+                torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "config": resume_key}, tmp)
+    model.eval()
+    model.save_pretrained(run / "model")
+    log(f"saved {run / 'model'}")
+    logf.close()
+    return run / "model"
+
+
+def export_bundled(model_dir: str | Path, weights_path: str | Path) -> None:
+    """Write a trained model as one ``.safetensors`` file plus its ``.json`` config beside it."""
+    import shutil
+
+    from see3d.io.atomic import atomic_file
+
+    model_dir, weights_path = Path(model_dir), Path(weights_path)
+    TinyDepthNet.from_pretrained(model_dir)  # validates
+    with atomic_file(weights_path) as tmp:
+        shutil.copyfile(model_dir / "model.safetensors", tmp)
+    with atomic_file(weights_path.with_suffix(".json")) as tmp:
+        shutil.copyfile(model_dir / "config.json", tmp)
+
+
+# ----------------------------------------------------------------------------- synth evaluation
+def evaluate_on_synth(
+    predict: Callable[[np.ndarray, Intrinsics], np.ndarray],
+    focals: list[float],
+    scenes: int = 30,
+    frames_per_scene: int = 1,
+    image_size: tuple[int, int] = (96, 128),
+    kinds: tuple[str, ...] = KINDS,
+    seed: int = 9999,
+) -> dict[float, dict[str, float]]:
+    """AbsRel / delta1 (etc.) per focal on held-out scenes (seed ``seed`` is never used in training
+    unless a training run picks the same one). Each focal sees the same scenes and camera paths."""
+    from see3d.eval.depth import METRICS, depth_metrics
+
+    out: dict[float, dict[str, float]] = {}
+    for f in focals:
+        data = render_depth_set(scenes, frames_per_scene, image_size, focals=[f], kinds=kinds, seed=seed)
+        rows = []
+        for i in range(len(data)):
+            gt = data.depth[i]
+            mask = (gt > 0.1) & (gt < 200.0)
+            if mask.sum() < 10:
+                continue
+            pred = predict(data.rgb[i], data.intrinsics(i))
+            rows.append(depth_metrics(pred, gt, mask))
+        out[float(f)] = {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
+    return out
