@@ -531,6 +531,7 @@ def _make_objects(seed: int, rng: np.random.Generator, street: bool = False) -> 
                 cx = side * (half_w + depth / 2 + rng.uniform(0.0, 1.0))
                 b.add(BOX, (cx, -height / 2, z + length / 2), (depth / 2, height / 2, length / 2), m, "building")
                 b.footprints.append((cx - depth / 2, cx + depth / 2, z, z + length))
+                b.content.append(np.array([cx - side * depth / 2, -rng.uniform(1.0, 4.0), z + length / 2]))
                 z += length + rng.uniform(0.0, 2.0)
         for _ in range(int(rng.integers(3, 8))):  # cars, poles
             z = rng.uniform(-25, 25)
@@ -556,6 +557,7 @@ def _make_objects(seed: int, rng: np.random.Generator, street: bool = False) -> 
                     m = b.material(_object_material(rng, 0.0))
                     h = rng.uniform(3.0, 6.0)
                     b.add(CYLINDER, (x, -h / 2, z), (0.08, h / 2, 0.08), m, "pole")
+                    b.content.append(np.array([x, -1.5, z]))
                     b.footprints.append(fp)
         bounds = np.array([[-half_w + 1.0, -2.0, -20.0], [half_w - 1.0, -1.2, 20.0]])
         facts = {"street_width": float(2 * half_w)}
