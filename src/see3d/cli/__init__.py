@@ -32,6 +32,10 @@ GROUPS = {"train": train_app, "eval": eval_app}
 COMMAND_MODULES = [
     "see3d.cli.depth",
     "see3d.cli.generate",
+    "see3d.cli.mvd",
+    "see3d.cli.render",
+    "see3d.cli.view",
+    "see3d.cli.reconstruct",
 ]
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,386 @@
+"""Posed photos -> 3D Gaussian Splatting, with held-out-view evaluation (``see3d reconstruct``).
+
+Inputs: a folder with ``transforms.json`` (instant-ngp / nerfstudio; OpenGL poses, optional
+``k1 k2 p1 p2 [k3]`` distortion) or a COLMAP text model (``cameras.txt``, ``images.txt`` and
+optionally ``points3D.txt``, found in the folder, ``sparse/`` or ``sparse/0/``; images in
+``images/`` or beside the model). Distorted images are undistorted first (same pinhole
+intrinsics), then downscaled so the longer side is at most ``max_size`` pixels.
+
+Evaluation protocol: with ``eval_every = k``, views ``0, k, 2k, ...`` (in file order) are held out
+and never seen by the fit; PSNR / SSIM (:mod:`see3d.gs.metrics`) of the renders of those views are
+reported and written to ``metrics.json``.
+
+Output folder (written under a temporary name and renamed at the end)::
+
+    scene.ply        standard 3DGS .ply (SuperSplat, antimatter15, nerfstudio)
+    scene.splat      antimatter15 .splat
+    points.ply       coloured point cloud of the Gaussian centres
+    transforms.json  cameras of all views, as used (undistorted, downscaled)
+    metrics.json     held-out PSNR / SSIM (per view and mean), counts, timings, peak memory
+    heldout/NAME.png render | photo pairs of the held-out views
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from see3d.camera import Intrinsics
+from see3d.camera.pose import as_pose, invert
+from see3d.errors import See3DError
+
+
+@dataclass
+class PosedViews:
+    """Images (float32 ``[N, H, W, 3]``), pinhole intrinsics, OpenCV c2w poses and names."""
+
+    images: np.ndarray
+    intrinsics: list[Intrinsics]
+    poses: np.ndarray
+    names: list[str]
+    points: np.ndarray | None = None  #: sparse points (COLMAP points3D) for initialisation
+    colors: np.ndarray | None = None
+    source: str = ""
+    undistorted: bool = False
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, idx) -> "PosedViews":
+        idx = list(idx)
+        return PosedViews(self.images[idx], [self.intrinsics[i] for i in idx], self.poses[idx], [self.names[i] for i in idx], self.points, self.colors, self.source, self.undistorted)
+
+
+# --------------------------------------------------------------------------- COLMAP text model
+#: COLMAP camera model -> (parameter names); distortion maps to OpenCV (k1, k2, p1, p2, k3).
+COLMAP_MODELS = {
+    "SIMPLE_PINHOLE": ("f", "cx", "cy"),
+    "PINHOLE": ("fx", "fy", "cx", "cy"),
+    "SIMPLE_RADIAL": ("f", "cx", "cy", "k1"),
+    "RADIAL": ("f", "cx", "cy", "k1", "k2"),
+    "OPENCV": ("fx", "fy", "cx", "cy", "k1", "k2", "p1", "p2"),
+}
+
+
+def _qvec_to_rotmat(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = q / np.linalg.norm(q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def _data_lines(path: Path) -> list[str]:
+    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def find_colmap_model(folder: Path) -> Path | None:
+    for d in (folder, folder / "sparse" / "0", folder / "sparse"):
+        if (d / "cameras.txt").is_file() and (d / "images.txt").is_file():
+            return d
+    return None
+
+
+def read_colmap_text(model_dir: str | Path, image_dir: str | Path | None = None):
+    """Read a COLMAP text model -> ``(poses [N,4,4] OpenCV c2w, intrinsics, image paths, distortion, points, colors)``.
+
+    COLMAP's pixel coordinates put the centre of the top-left pixel at ``(0.5, 0.5)``; see3d puts it
+    at ``(0, 0)``, so the principal point is shifted by half a pixel.
+    """
+    model_dir = Path(model_dir)
+    cams: dict[int, tuple[Intrinsics, np.ndarray]] = {}
+    for i, ln in enumerate(_data_lines(model_dir / "cameras.txt")):
+        tok = ln.split()
+        where = f"cameras.txt line {i + 1}"
+        if len(tok) < 5:
+            raise See3DError(f"{where}: expected 'CAMERA_ID MODEL WIDTH HEIGHT PARAMS...'")
+        model = tok[1]
+        if model not in COLMAP_MODELS:
+            raise See3DError(f"{where}: camera model {model} is not supported (use one of {', '.join(COLMAP_MODELS)})")
+        names = COLMAP_MODELS[model]
+        try:
+            cid, w, h = int(tok[0]), int(tok[2]), int(tok[3])
+            vals = [float(t) for t in tok[4:]]
+        except ValueError:
+            raise See3DError(f"{where}: non-numeric camera values") from None
+        if len(vals) != len(names):
+            raise See3DError(f"{where}: {model} needs {len(names)} parameters, got {len(vals)}")
+        p = dict(zip(names, vals))
+        fx = p.get("fx", p.get("f"))
+        fy = p.get("fy", p.get("f"))
+        intr = Intrinsics(fx, fy, p["cx"] - 0.5, p["cy"] - 0.5, w, h)
+        dist = np.array([p.get("k1", 0.0), p.get("k2", 0.0), p.get("p1", 0.0), p.get("p2", 0.0), 0.0])
+        cams[cid] = (intr, dist)
+    if not cams:
+        raise See3DError(f"{model_dir / 'cameras.txt'} lists no cameras")
+    # images.txt alternates a pose line and a 2D-points line (which may be empty)
+    raw = [ln.strip() for ln in (model_dir / "images.txt").read_text().splitlines() if not ln.lstrip().startswith("#")]
+    if image_dir is None:
+        for cand in (model_dir / "images", model_dir.parent / "images", model_dir.parent.parent / "images", model_dir):
+            if cand.is_dir():
+                image_dir = cand
+                break
+    image_dir = Path(image_dir)
+    poses, intrs, paths, dists = [], [], [], []
+    i = 0
+    while i < len(raw):
+        if not raw[i]:
+            i += 1
+            continue
+        tok = raw[i].split()
+        where = f"images.txt entry {len(poses) + 1}"
+        if len(tok) < 10:
+            raise See3DError(f"{where}: expected 'IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME'")
+        try:
+            vals = [float(t) for t in tok[1:8]]
+            cid = int(tok[8])
+        except ValueError:
+            raise See3DError(f"{where}: non-numeric pose values") from None
+        if cid not in cams:
+            raise See3DError(f"{where}: image {tok[9]} uses unknown camera {cid}")
+        if not np.all(np.isfinite(vals)) or np.linalg.norm(vals[:4]) < 1e-12:
+            raise See3DError(f"{where}: invalid quaternion or translation")
+        R = _qvec_to_rotmat(np.array(vals[:4]))
+        w2c = np.eye(4)
+        w2c[:3, :3], w2c[:3, 3] = R, vals[4:7]
+        poses.append(invert(w2c))
+        intrs.append(cams[cid][0])
+        dists.append(cams[cid][1])
+        paths.append(image_dir / " ".join(tok[9:]))
+        i += 2  # skip the 2D-points line
+    if not poses:
+        raise See3DError(f"{model_dir / 'images.txt'} lists no images (zero views)")
+    pts = cols = None
+    p3 = model_dir / "points3D.txt"
+    if p3.is_file():
+        rows = [ln.split()[1:7] for ln in _data_lines(p3)]
+        if rows:
+            arr = np.asarray(rows, dtype=np.float64)
+            pts, cols = arr[:, :3], arr[:, 3:6].astype(np.uint8)
+    order = np.argsort([str(p.name) for p in paths], kind="stable")
+    return (
+        np.stack([poses[i] for i in order]),
+        [intrs[i] for i in order],
+        [paths[i] for i in order],
+        [dists[i] for i in order],
+        pts,
+        cols,
+    )
+
+
+# --------------------------------------------------------------------------- loading
+def undistort_image(img: np.ndarray, intr: Intrinsics, dist: np.ndarray) -> np.ndarray:
+    """Remove radial-tangential distortion, keeping the same pinhole intrinsics (OpenCV model)."""
+    import cv2
+
+    d = np.asarray(dist, dtype=np.float64)
+    if not np.any(d):
+        return img
+    return cv2.undistort(np.ascontiguousarray(img), intr.K, d, None, intr.K)
+
+
+def load_posed_views(folder: str | Path, max_size: int | None = 512, progress: bool = False) -> PosedViews:
+    """Read posed photos (``transforms.json`` or a COLMAP text model), undistort and downscale them."""
+    import cv2
+
+    from see3d.io import load_image, read_transforms_json, to_float
+
+    folder = Path(folder)
+    if not folder.exists():
+        raise See3DError(f"views folder not found: {folder}")
+    if folder.is_file() and folder.name.endswith(".json"):
+        tj, folder = folder, folder.parent
+    else:
+        tj = folder / "transforms.json"
+    pts = cols = None
+    if tj.is_file():
+        cs = read_transforms_json(tj)
+        poses, intrs, paths, dists = cs.poses, cs.intrinsics, cs.image_paths, cs.distortion
+        source = str(tj)
+    else:
+        model = find_colmap_model(folder)
+        if model is None:
+            raise See3DError(f"{folder} has neither transforms.json nor a COLMAP text model (cameras.txt + images.txt)")
+        poses, intrs, paths, dists, pts, cols = read_colmap_text(model)
+        source = str(model)
+    if len(poses) == 0:
+        raise See3DError(f"{source}: zero views")
+    if max_size is not None and max_size < 8:
+        raise See3DError(f"max_size must be at least 8 pixels, got {max_size}")
+    images, out_intr, names = [], [], []
+    undistorted = False
+    it = range(len(paths))
+    if progress:
+        from tqdm.auto import tqdm
+
+        it = tqdm(it, desc="load views", unit="img")
+    for i in it:
+        p = Path(paths[i])
+        if not p.is_file():
+            raise See3DError(f"image of view {i} not found: {p}")
+        img = load_image(p)
+        k = intrs[i]
+        h, w = img.shape[:2]
+        if (w, h) != (k.width, k.height):
+            if abs(w / h - k.width / k.height) > 0.01:
+                raise See3DError(f"{p.name} is {w}x{h} but its camera is {k.width}x{k.height} (different aspect ratio)")
+            k = k.resize(w, h)
+        d = np.asarray(dists[i] if i < len(dists) else np.zeros(5), dtype=np.float64)
+        if np.any(d):
+            img = undistort_image(img, k, d)
+            undistorted = True
+        if max_size is not None and max(w, h) > max_size:
+            s = max_size / max(w, h)
+            nw, nh = max(1, round(w * s)), max(1, round(h * s))
+            img = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+            k = k.resize(nw, nh)
+        images.append(to_float(img))
+        out_intr.append(k)
+        names.append(p.stem)
+    sizes = {im.shape for im in images}
+    if len(sizes) > 1:
+        raise See3DError(f"views have mismatched image sizes after loading ({', '.join(f'{s[1]}x{s[0]}' for s in sorted(sizes))})")
+    return PosedViews(np.stack(images).astype(np.float32), out_intr, np.asarray(poses, dtype=np.float64), names, pts, cols, source, undistorted)
+
+
+def fuse_point_cloud(
+    images: np.ndarray,
+    depths: np.ndarray,
+    intrinsics: Intrinsics | list[Intrinsics],
+    poses: np.ndarray,
+    max_points: int = 100_000,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Back-project every view's depth into one coloured world point cloud (subsampled to ``max_points``)."""
+    from see3d.camera import unproject_depth
+
+    imgs = np.asarray(images)
+    n = len(imgs)
+    intr = [intrinsics] * n if isinstance(intrinsics, Intrinsics) else list(intrinsics)
+    if len(intr) != n or len(depths) != n or len(poses) != n:
+        raise See3DError("fuse_point_cloud: images, depths, intrinsics and poses differ in number")
+    pts, cols = [], []
+    for img, d, k, c2w in zip(imgs, depths, intr, poses):
+        d = np.asarray(d, dtype=np.float64)
+        if d.shape != img.shape[:2]:
+            raise See3DError(f"depth map {d.shape[1]}x{d.shape[0]} does not match its image {img.shape[1]}x{img.shape[0]}")
+        ok = np.isfinite(d) & (d > 0)
+        P = unproject_depth(np.where(ok, d, 1.0), k, as_pose(c2w))
+        pts.append(P[ok])
+        c = img[ok]
+        cols.append(c.astype(np.float64) / 255.0 if c.dtype == np.uint8 else c.astype(np.float64))
+    P = np.concatenate(pts)
+    C = np.concatenate(cols)
+    if len(P) == 0:
+        raise See3DError("fuse_point_cloud: no valid depth in any view")
+    if len(P) > max_points:
+        sel = np.random.default_rng(seed).choice(len(P), max_points, replace=False)
+        P, C = P[sel], C[sel]
+    return P, C
+
+
+def holdout_split(n: int, eval_every: int) -> tuple[list[int], list[int]]:
+    """``(train, test)`` indices: views ``0, k, 2k, ...`` are held out (none when ``k`` is 0)."""
+    if n == 0:
+        raise See3DError("zero views")
+    if eval_every < 0:
+        raise See3DError(f"--eval-every must be >= 0, got {eval_every}")
+    if eval_every == 0:
+        return list(range(n)), []
+    if eval_every == 1:
+        raise See3DError("--eval-every 1 would hold out every view; use 2 or more (or 0 for none)")
+    test = list(range(0, n, eval_every))
+    train = [i for i in range(n) if i % eval_every]
+    if not train:
+        raise See3DError(f"no training views left with --eval-every {eval_every} and {n} views")
+    return train, test
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / (1024 * 1024) if sys.platform == "darwin" else r / 1024
+
+
+@dataclass
+class ReconstructResult:
+    metrics: dict
+    out: Path
+    model: object = field(repr=False, default=None)
+
+
+def reconstruct(
+    views: PosedViews,
+    out: str | Path,
+    config=None,
+    eval_every: int = 0,
+    progress: bool = False,
+    callback: Callable[[int, dict], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> ReconstructResult:
+    """Fit 3DGS to ``views`` (holding out every ``eval_every``-th), evaluate and write the outputs."""
+    from see3d.gs.export import save_ply, save_point_cloud, save_splat
+    from see3d.gs.train import GSTrainConfig, evaluate_views, fit_gaussians, render_views
+    from see3d.io import atomic_output_dir, save_image, write_transforms_json
+
+    cfg = config or GSTrainConfig()
+    stage = on_stage or (lambda s: None)
+    train_idx, test_idx = holdout_split(len(views), eval_every)
+    tr = views.subset(train_idx)
+    stage(f"fit ({len(train_idx)} training views, {len(test_idx)} held out)")
+    t0 = time.perf_counter()
+    model = fit_gaussians(tr.images, tr.intrinsics, tr.poses, init_points=views.points, init_colors=views.colors, config=cfg, progress=progress, callback=callback)
+    fit_s = time.perf_counter() - t0
+    metrics: dict = {
+        "views": len(views),
+        "train_views": len(train_idx),
+        "heldout_views": len(test_idx),
+        "eval_every": eval_every,
+        "image_size": [int(views.images.shape[2]), int(views.images.shape[1])],
+        "num_gaussians": len(model),
+        "fit_seconds": fit_s,
+        "undistorted": views.undistorted,
+        "source": views.source,
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+    }
+    stage("evaluate")
+    heldout_renders = None
+    if test_idx:
+        te = views.subset(test_idx)
+        ev = evaluate_views(model, te.images, te.intrinsics, te.poses, cfg.background)
+        metrics["heldout"] = {"psnr": ev["psnr"], "ssim": ev["ssim"], "per_view": [{"name": nm, "psnr": p, "ssim": s} for nm, p, s in zip(te.names, ev["psnr_per_view"], ev["ssim_per_view"])]}
+        heldout_renders = render_views(model, te.intrinsics, te.poses, cfg.background)
+    ev_tr = evaluate_views(model, tr.images, tr.intrinsics, tr.poses, cfg.background)
+    metrics["train"] = {"psnr": ev_tr["psnr"], "ssim": ev_tr["ssim"]}
+    metrics["peak_memory_mib"] = peak_rss_mib()
+    for k in ("psnr", "ssim"):
+        for part in ("train", "heldout"):
+            v = metrics.get(part, {}).get(k)
+            if v is not None and not math.isfinite(v) and v != math.inf:
+                raise See3DError(f"{part} {k} is not finite: the fit produced NaNs")
+    stage("write")
+    with atomic_output_dir(out) as tmp:
+        save_ply(model, tmp / "scene.ply")
+        save_splat(model, tmp / "scene.splat")
+        save_point_cloud(model, tmp / "points.ply")
+        write_transforms_json(
+            tmp / "transforms.json", views.poses, views.intrinsics, [f"{nm}" for nm in views.names],
+            extra={"heldout": [views.names[i] for i in test_idx]},
+        )
+        if heldout_renders is not None:
+            (tmp / "heldout").mkdir()
+            for nm, r, g in zip(te.names, heldout_renders, te.images):
+                save_image(tmp / "heldout" / f"{nm}.png", np.concatenate([r, g], axis=1))
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return ReconstructResult(metrics, Path(out), model)
