@@ -85,13 +85,43 @@ def _resize(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(img, np.float32), (size, size), interpolation=interp)
 
 
-def _photo(name: str) -> tuple[np.ndarray, float]:
-    from skimage import data
+_FILES = {
+    "astronaut": "astronaut.png",
+    "coffee": "coffee.png",
+    "chelsea": "chelsea.png",
+    "rocket": "rocket.jpg",
+    "hubble": "hubble_deep_field.jpg",
+    "ihc": "ihc.png",
+    "colorwheel": "color.png",
+    "retina": "retina.jpg",
+    "camera": "camera.png",
+    "moon": "moon.png",
+    "coins": "coins.png",
+    "clock": "clock_motion.png",
+    "text": "text.png",
+    "page": "page.png",
+    "brick": "brick.png",
+    "grass": "grass.png",
+    "gravel": "gravel.png",
+}
 
-    img = np.asarray(getattr(data, _SKIMAGE_NAME.get(name, name))())
-    if img.dtype == bool:
-        img = img.astype(np.float32)
-    img = img.astype(np.float32)
+
+def _load_photo(name: str) -> np.ndarray:
+    """The ``skimage.data`` image as RGB(A) or grey, read straight from the wheel (fast) when possible."""
+    import os
+
+    import skimage.data
+    from PIL import Image
+
+    path = os.path.join(os.path.dirname(skimage.data.__file__), _FILES[name])
+    if not os.path.isfile(path):  # layout changed: go through the public loader (slower first call)
+        return np.asarray(getattr(skimage.data, _SKIMAGE_NAME.get(name, name))())
+    with Image.open(path) as im:
+        return np.asarray(im)
+
+
+def _photo(name: str) -> tuple[np.ndarray, float]:
+    img = _load_photo(name).astype(np.float32)
     if img.max() > 1.0:
         img = img / 255.0
     if img.ndim == 2:
