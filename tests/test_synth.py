@@ -389,3 +389,36 @@ def test_bad_input_raises():
         render_clip(0, frames=2, size=0)
     with pytest.raises(See3DError, match="focal"):
         render_clip(0, frames=2, size=8, focal=-3.0)
+
+
+def test_antialias_keeps_exact_depth_and_smooths_colour():
+    clip = render_clip(4, frames=1, size=48)
+    scene, intr, c2w = clip.scene, clip.intrinsics, clip.poses[0]
+    aa3 = render(scene, intr, c2w, antialias=3)
+    aa7 = render(scene, intr, c2w, antialias=7)  # close to the true pixel average
+    np.testing.assert_array_equal(aa3.depth, clip.depth[0])
+    np.testing.assert_array_equal(aa7.depth, clip.depth[0])
+    err1 = np.abs(clip.rgb[0] - aa7.rgb).mean()
+    err3 = np.abs(aa3.rgb - aa7.rgb).mean()
+    assert err3 < 0.6 * err1
+    with pytest.raises(See3DError, match="odd"):
+        render(scene, intr, c2w, antialias=2)
+
+
+def test_cli_writes_clip(tmp_path):
+    from see3d.cli import main
+    from see3d.io import load_depth, load_image, read_transforms_json
+
+    out = tmp_path / "clip"
+    assert main(["synth", "-o", str(out), "--seed", "3", "--frames", "3", "--size", "40", "--height", "32", "--kind", "objects", "-q"]) == 0
+    ref = render_clip(3, frames=3, size=(32, 40), kind="objects")
+    cams = read_transforms_json(out / "transforms.json")
+    np.testing.assert_allclose(cams.poses, ref.poses, atol=1e-9)
+    assert cams.intrinsics[0].fx == pytest.approx(ref.intrinsics.fx) and cams.intrinsics[0].cx == pytest.approx(ref.intrinsics.cx)
+    d = np.load(out / "depth" / "00002.npy")
+    np.testing.assert_array_equal(d, np.where(np.isfinite(ref.depth[2]), ref.depth[2], 0.0))
+    assert load_depth(out / "depth" / "00002.npy").shape == (32, 40)
+    img = load_image(out / "images" / "00001.png")
+    assert img.shape == (32, 40, 3) and np.abs(img / 255.0 - ref.rgb[1]).max() <= 0.5 / 255 + 1e-6
+    assert main(["synth", "-o", str(tmp_path / "bad"), "--kind", "castle", "-q"]) == 2
+    assert not (tmp_path / "bad").exists()

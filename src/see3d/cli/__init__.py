@@ -36,6 +36,7 @@ COMMAND_MODULES = [
     "see3d.cli.render",
     "see3d.cli.view",
     "see3d.cli.reconstruct",
+    "see3d.cli.synth",
 ]
 
 for _name in COMMAND_MODULES:

@@ -46,6 +46,7 @@ def render_clip(
     trajectory: str = "random",
     *,
     normals: bool = False,
+    antialias: int = 1,
     progress=None,
 ) -> SynthClip:
     """Scene + camera path + render, all from ``seed``.
@@ -54,7 +55,9 @@ def render_clip(
     (``None`` = random in 0.6-1.2 x width, i.e. a 80-45 degree horizontal field of
     view); principal point at the image centre.  ``kind`` is the scene kind
     (``room``, ``objects``, ``street``), ``trajectory`` the path kind
-    (``random``, ``orbit``, ``forward``).
+    (``random``, ``orbit``, ``forward``).  ``normals`` keeps camera-frame normals,
+    ``antialias`` (odd) averages that many sub-pixel colour samples per side (depth
+    stays the exact pixel-centre depth), ``progress(done, total)`` is called per frame.
     """
     h, w = _size(size)
     scene = make_scene(seed, kind)
@@ -64,7 +67,7 @@ def render_clip(
         raise See3DError(f"focal length must be a positive number of pixels, got {focal}")
     intr = Intrinsics(f, f, (w - 1) / 2.0, (h - 1) / 2.0, w, h)
     poses = sample_trajectory(scene, rng, frames, trajectory)
-    return render_views(scene, intr, poses, normals=normals, progress=progress)
+    return render_views(scene, intr, poses, normals=normals, antialias=antialias, progress=progress)
 
 
 __all__ = [

@@ -238,13 +238,29 @@ def _check_camera(intr: Intrinsics, c2w: np.ndarray) -> np.ndarray:
     return as_pose(c2w, "render: camera pose")
 
 
-def render(scene: Scene, intr: Intrinsics, c2w: np.ndarray, *, reference: bool = False) -> SynthFrame:
+def render(
+    scene: Scene, intr: Intrinsics, c2w: np.ndarray, *, antialias: int = 1, reference: bool = False
+) -> SynthFrame:
     """Render one view of ``scene`` from the OpenCV camera-to-world pose ``c2w``.
 
+    ``antialias`` (odd, 1 = off): colour is the mean of ``antialias x antialias``
+    sub-pixel samples; depth, normal and primitive id stay those of the ray through
+    the pixel centre (the middle sub-pixel), so depth is still exact.
     ``reference=True`` uses the readable NumPy ray caster and shader instead of the
     numba kernels (same result up to float rounding, ~10x slower).
     """
     c2w = _check_camera(intr, c2w)
+    k = int(antialias)
+    if k < 1 or k % 2 == 0 or k > 9:
+        raise See3DError(f"antialias must be an odd number of samples per side (1-9), got {antialias}")
+    if k > 1:
+        W, H = intr.width, intr.height
+        # sub-pixel grid: sample (k*u + c, k*v + c) of the fine image is the centre of pixel (u, v)
+        fine = Intrinsics(intr.fx * k, intr.fy * k, (intr.cx + 0.5) * k - 0.5, (intr.cy + 0.5) * k - 0.5, W * k, H * k)
+        fr = render(scene, fine, c2w, reference=reference)
+        c = k // 2
+        rgb = fr.rgb.reshape(H, k, W, k, 3).mean(axis=(1, 3), dtype=np.float32)
+        return SynthFrame(rgb, fr.depth[c::k, c::k].copy(), fr.normal[c::k, c::k].copy(), fr.prim[c::k, c::k].copy())
     if reference:
         o, dirs = pixel_rays(intr, c2w)
         t, pid, face = cast_rays_reference(scene, o, dirs)
@@ -255,9 +271,12 @@ def render(scene: Scene, intr: Intrinsics, c2w: np.ndarray, *, reference: bool =
     return SynthFrame(rgb, t.astype(np.float32), normal, pid.astype(np.int32))
 
 
-def render_views(scene: Scene, intr: Intrinsics, poses: np.ndarray, *, normals: bool = False, progress=None) -> SynthClip:
+def render_views(
+    scene: Scene, intr: Intrinsics, poses: np.ndarray, *, normals: bool = False, antialias: int = 1, progress=None
+) -> SynthClip:
     """Render ``scene`` from every pose ``[N, 4, 4]`` with the same intrinsics.
 
+    ``normals``: also keep camera-frame normals; ``antialias``: see :func:`render`;
     ``progress``: optional callable ``progress(done, total)`` called after each frame.
     """
     poses = np.asarray(poses, np.float64)
@@ -269,7 +288,7 @@ def render_views(scene: Scene, intr: Intrinsics, poses: np.ndarray, *, normals: 
     depth = np.empty((N, H, W), np.float32)
     nrm = np.empty((N, H, W, 3), np.float32) if normals else None
     for i, p in enumerate(poses):
-        fr = render(scene, intr, p)
+        fr = render(scene, intr, p, antialias=antialias)
         rgb[i], depth[i] = fr.rgb, fr.depth
         if nrm is not None:
             nrm[i] = fr.normal
