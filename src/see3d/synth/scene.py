@@ -157,6 +157,7 @@ class _Builder:
         self.materials: list[Material] = []
         self.content: list[np.ndarray] = []
         self.footprints: list[tuple[float, float, float, float]] = []  # xz AABBs of floor items
+        self.wall_rects: list[tuple[int, float, float, float, float]] = []  # (wall, along0, along1, h0, h1)
 
     def material(self, m: Material) -> int:
         self.materials.append(m)
@@ -181,6 +182,12 @@ class _Builder:
         x0, x1, z0, z1 = box
         for a0, a1, b0, b1 in self.footprints:
             if x0 < a1 + margin and a0 < x1 + margin and z0 < b1 + margin and b0 < z1 + margin:
+                return False
+        return True
+
+    def wall_free(self, wall: int, a0: float, a1: float, h0: float, h1: float, margin: float = 0.1) -> bool:
+        for w, b0, b1, g0, g1 in self.wall_rects:
+            if w == wall and a0 < b1 + margin and b0 < a1 + margin and h0 < g1 + margin and g0 < h1 + margin:
                 return False
         return True
 
@@ -383,6 +390,7 @@ def _make_room(seed: int, rng: np.random.Generator) -> Scene:
             continue
         b.add_part(_frame_at(x, z, yaw), BOX, (0, -1.0, 0), (0.45, 1.0, 0.02), door_mat, "door")
         b.footprints.append(fp)
+        b.wall_rects.append((wl, along - 0.45, along + 0.45, 0.0, 2.0))
         b.content.append(np.array([x, -1.0, z]))
 
     # furniture against the walls
@@ -486,14 +494,20 @@ def _make_room(seed: int, rng: np.random.Generator) -> Scene:
         if ph > 1.2:
             ph = 1.2
             pw = ph * bank.aspect[bank.index(name)]
-        wl = int(rng.integers(4))
-        L = _wall_length(wl, W, D)
-        along = rng.uniform(-L / 2 + pw / 2 + 0.1, L / 2 - pw / 2 - 0.1)
-        cy = -min(rng.uniform(1.3, 1.8), H - ph / 2 - 0.1)
+        for _try in range(6):  # a free spot on some wall, away from doors and other posters
+            wl = int(rng.integers(4))
+            L = _wall_length(wl, W, D)
+            along = rng.uniform(-L / 2 + pw / 2 + 0.1, L / 2 - pw / 2 - 0.1)
+            hc = min(rng.uniform(1.3, 1.8), H - ph / 2 - 0.1)  # centre height above the floor
+            if b.wall_free(wl, along - pw / 2, along + pw / 2, hc - ph / 2, hc + ph / 2):
+                break
+        else:
+            continue
         yaw, x, z = _wall_pose(wl, W, D, along, 0.03, gap=-0.01)
         m = b.material(Material(name, 0.0))
-        b.add_part(_frame_at(x, z, yaw), BOX, (0, cy, 0), (pw / 2, ph / 2, 0.015), m, "poster")
-        b.content.append(np.array([x, cy, z]))
+        b.add_part(_frame_at(x, z, yaw), BOX, (0, -hc, 0), (pw / 2, ph / 2, 0.015), m, "poster")
+        b.wall_rects.append((wl, along - pw / 2, along + pw / 2, hc - ph / 2, hc + ph / 2))
+        b.content.append(np.array([x, -hc, z]))
 
     light = np.array([rng.uniform(-W / 4, W / 4), -H + 0.3, rng.uniform(-D / 4, D / 4)])
     sun = np.array([rng.uniform(-1, 1), -1.0, rng.uniform(-1, 1)])
