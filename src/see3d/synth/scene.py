@@ -224,7 +224,9 @@ def _off(rng) -> tuple[float, float]:
 
 
 def _wall_material(rng) -> Material:
-    k = rng.integers(4)
+    k = rng.integers(5)
+    if k == 4:  # painted plaster
+        return Material("plaster", float(rng.uniform(1.0, 2.0)), _tint(rng, rng.uniform(0.6, 1.0, 3)), offset=_off(rng))
     if k == 0:  # brick: the photo spans 0.8 m with ~4 brick lengths (~0.2 m each); lay them flat
         return Material("brick", 0.8, _tint(rng, (0.85, 0.5, 0.4)), swap=True, offset=_off(rng))
     if k == 1:  # plaster
@@ -373,7 +375,7 @@ def _make_room(seed: int, rng: np.random.Generator) -> Scene:
     wall = b.material(_wall_material(rng))
     accent = b.material(_wall_material(rng)) if rng.uniform() < 0.3 else wall
     floor = b.material(_floor_material(rng))
-    ceiling = b.material(Material("noise", 2.0, _tint(rng, (0.92, 0.92, 0.9), 0.05), offset=_off(rng)))
+    ceiling = b.material(Material("plaster", 1.5, _tint(rng, (0.95, 0.95, 0.92), 0.04), offset=_off(rng)))
     walls = [wall, wall, ceiling, floor, wall, wall]
     walls[int(rng.choice([0, 1, 4, 5]))] = accent
     b.add(ROOM, (0.0, -H / 2, 0.0), (W / 2, H / 2, D / 2), walls, "room")
@@ -513,7 +515,7 @@ def _make_room(seed: int, rng: np.random.Generator) -> Scene:
     sun = np.array([rng.uniform(-1, 1), -1.0, rng.uniform(-1, 1)])
     bounds = np.array([[-W / 2, -H, -D / 2], [W / 2, 0.0, D / 2]])
     facts = {"room_size": (float(W), float(H), float(D))}
-    return b.build("room", seed, bounds, light, sun, ambient=0.35, point_power=0.75, sun_power=0.25, facts=facts)
+    return b.build("room", seed, bounds, light, sun, ambient=0.4, point_power=0.75, sun_power=0.25, facts=facts)
 
 
 def _make_objects(seed: int, rng: np.random.Generator, street: bool = False) -> Scene:

@@ -16,7 +16,8 @@ Names (``TEXTURES``):
   image), ``grass`` (~1 m), ``gravel`` (~0.5 m);
 - procedural: ``checker`` (2 x 2 cells), ``stripes`` (8 stripes), ``noise``
   (1/f fractal noise), ``fine_noise``, ``wood`` (4 planks with grain),
-  ``tiles`` (2 x 2 tiles with grout lines), ``fabric`` (woven pattern).
+  ``tiles`` (2 x 2 tiles with grout lines), ``fabric`` (woven pattern), ``plaster``
+  (bright, faint noise: ceilings and painted walls).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ PHOTOS = (
     "page",
 )
 MATERIAL_PHOTOS = ("brick", "grass", "gravel")
-PROCEDURAL = ("checker", "stripes", "noise", "fine_noise", "wood", "tiles", "fabric")
+PROCEDURAL = ("checker", "stripes", "noise", "fine_noise", "wood", "tiles", "fabric", "plaster")
 TEXTURES = PHOTOS + MATERIAL_PHOTOS + PROCEDURAL
 
 _SKIMAGE_NAME = {"hubble": "hubble_deep_field", "ihc": "immunohistochemistry"}
@@ -177,6 +178,8 @@ def _procedural(name: str, rng: np.random.Generator) -> np.ndarray:
     elif name == "fabric":
         weave = np.sin(2 * np.pi * 32 * u) * np.sin(2 * np.pi * 32 * v)
         g = 0.6 + 0.15 * weave + 0.25 * (_periodic_noise(rng, n, 1.2) - 0.5)
+    elif name == "plaster":
+        g = 0.8 + 0.2 * _periodic_noise(rng, n, 1.3) - 0.05 * _periodic_noise(rng, n, 0.6, low_cut=8.0)
     else:  # pragma: no cover - guarded by TEXTURES
         raise KeyError(name)
     g = np.clip(g, 0.0, 1.0).astype(np.float32)

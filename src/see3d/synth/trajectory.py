@@ -4,7 +4,7 @@ Every path starts at a random eye point in free space (at least ``clearance``
 metres from every surface, so with any field of view up to ~100 degrees the
 nearest depth stays above ~0.3 m), at eye height (1.1-1.7 m above the floor in
 rooms), looking at a piece of content (furniture, an object, a poster) 1-6 m
-away.  Over the clip the camera moves a few tens of centimetres and turns by
+away (1.5-9 m outdoors, 4-12 m in streets).  Over the clip the camera moves a few tens of centimetres and turns by
 about 10-30 degrees in total:
 
 - ``random``: a smooth walk in a random direction (0.15-0.6 m) with a slow
@@ -109,7 +109,7 @@ def sample_trajectory(
     frames = int(frames)
     lo, hi = _eye_range(scene)
     s = np.linspace(0.0, 1.0, frames)
-    far = 6.0 if scene.kind == "room" else 9.0
+    near, far = {"room": (1.0, 6.0), "objects": (1.5, 9.0), "street": (4.0, 12.0)}.get(scene.kind, (1.0, 9.0))
     for _ in range(max_tries):
         eye0 = rng.uniform(lo, hi)
         if scene.clearance(eye0) < clearance + 0.1:
@@ -117,7 +117,7 @@ def sample_trajectory(
         if len(scene.content) == 0:
             break
         dist = np.linalg.norm(scene.content - eye0, axis=1)
-        cand = np.nonzero((dist > 1.0) & (dist < far))[0]
+        cand = np.nonzero((dist > near) & (dist < far))[0]
         if len(cand) == 0:
             continue
         target = scene.content[rng.choice(cand)] + rng.uniform(-0.15, 0.15, 3)
