@@ -170,11 +170,16 @@ class TinyDepthNet(nn.Module):
             state = load_file(str(weights))
         except (SafetensorError, OSError) as e:
             raise See3DError(f"cannot read weights {weights}: {str(e).splitlines()[0]}") from None
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
+        own = model.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+        if missing or unexpected or wrong:
             raise See3DError(
-                f"weights {weights.name} do not fit the config ({len(missing)} missing, {len(unexpected)} unexpected tensors)"
+                f"weights {weights.name} do not fit the config ({len(missing)} missing, {len(unexpected)} unexpected, "
+                f"{len(wrong)} wrongly shaped tensors)"
             )
+        model.load_state_dict(state)
         return model.eval()
 
 

@@ -1,0 +1,191 @@
+"""Metric3D's canonical camera transform: worked examples, inference order, training transforms."""
+
+import numpy as np
+import pytest
+import torch
+
+from see3d.camera import Intrinsics
+from see3d.camera import canonical as cano
+from see3d.errors import See3DError
+
+
+def oracle_canvas(depth, p):
+    """What a perfect canonical network outputs: the true depth placed in the canvas, in canonical units."""
+    placed = cano.place_array(depth.astype(np.float32), p, 0.0)
+    return cano.to_canonical(placed, p.focal_seen)
+
+
+# ----------------------------------------------------------------------------- worked examples
+def test_nyu_worked_example():
+    intr = Intrinsics(518.8579, 519.46961, 325.58245, 253.73617, 640, 480)
+    p = cano.fit_placement(intr, cano.VIT_INPUT)
+    assert p.scale == pytest.approx(1.28333, abs=1e-5)
+    assert (p.resized_w, p.resized_h) == (821, 616)
+    assert p.pad == (0, 0, 121, 122)
+    assert p.label_factor == pytest.approx(0.66587, abs=1e-5)
+    # intrinsics scaled by s and shifted by the left pad
+    assert p.intrinsics.fx == pytest.approx(518.8579 * p.scale)
+    assert p.intrinsics.cx == pytest.approx(325.58245 * p.scale + 121)
+    assert (p.intrinsics.width, p.intrinsics.height) == (1064, 616)
+
+
+def test_kitti_worked_example():
+    intr = Intrinsics(707.0493, 707.0493, 604.0814, 180.5066, 1242, 375)
+    p = cano.fit_placement(intr, cano.VIT_INPUT)
+    assert p.scale == pytest.approx(0.85668, abs=1e-5)
+    assert (p.resized_w, p.resized_h) == (1064, 321)
+    assert p.pad == (147, 148, 0, 0)
+    assert p.label_factor == pytest.approx(0.60572, abs=1e-5)
+    # the ViT decoder's 200 m canonical range expresses at most ~121 m here
+    assert 200 * p.label_factor == pytest.approx(121.1, abs=0.1)
+
+
+def test_scalar_maths_round_trip():
+    d = np.array([0.5, 2.0, -1.0, 0.0], np.float32)
+    c = cano.to_canonical(d, 500.0)
+    np.testing.assert_allclose(c, [1.0, 4.0, -1.0, 0.0])  # invalid values are kept
+    np.testing.assert_allclose(cano.from_canonical(c[:2], 500.0), d[:2])
+    # the reference's example: f = 500, a canonical net reads 2 m, the truth is 1 m
+    assert cano.from_canonical(2.0, 500.0) == pytest.approx(1.0)
+    with pytest.raises(See3DError):
+        cano.canonical_factor(0.0)
+    with pytest.raises(See3DError):
+        cano.canonical_factor(float("nan"))
+
+
+# ----------------------------------------------------------------------------- inference order
+def test_prepare_input_pads_with_mean_and_normalises():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (30, 80, 3), dtype=np.uint8)
+    intr = Intrinsics(100, 100, 40, 15, 80, 30)
+    x, p = cano.prepare_input(img, intr, (64, 96))
+    assert x.shape == (1, 3, 64, 96)
+    s = min(64 / 30, 96 / 80)
+    assert p.scale == pytest.approx(s)
+    top, bottom, left, right = p.pad
+    assert top + bottom + p.resized_h == 64 and left + right + p.resized_w == 96
+    assert top == (64 - p.resized_h) // 2
+    # padding = mean colour -> exactly 0 after normalisation
+    assert torch.all(x[0, :, :top] == 0) and torch.all(x[0, :, 64 - bottom :] == 0)
+    # the image region is the normalised resized image
+    import cv2
+
+    r = cv2.resize(img.astype(np.float32), (p.resized_w, p.resized_h), interpolation=cv2.INTER_LINEAR)
+    ref = (r - np.array(cano.IMAGENET_MEAN)) / np.array(cano.IMAGENET_STD)
+    got = x[0, :, top : top + p.resized_h, left : left + p.resized_w].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("fx", [300.0, 1000.0, 2500.0])
+def test_oracle_network_gives_back_metric_depth(fx):
+    """A network that outputs the true canonical depth yields the true metric depth at any focal."""
+    h, w = 60, 90
+    v, u = np.mgrid[0:h, 0:w]
+    depth = (2.0 + 0.02 * u + 0.01 * v).astype(np.float32)  # smooth, so resizing is nearly exact
+    intr = Intrinsics(fx, fx, (w - 1) / 2, (h - 1) / 2, w, h)
+    for net_hw in [(48, 96), (80, 64)]:
+        p = cano.fit_placement(intr, net_hw)
+        out = cano.restore_output(oracle_canvas(depth, p), p)
+        assert out.shape == (h, w)
+        inner = (slice(3, -3), slice(3, -3))
+        np.testing.assert_allclose(out[inner], depth[inner], rtol=0.02)
+        # the scale is exactly right on average (interpolation errors cancel)
+        assert np.median(out[inner] / depth[inner]) == pytest.approx(1.0, abs=2e-3)
+
+
+def test_label_and_image_variants_agree_for_an_oracle():
+    h, w = 50, 70
+    v, u = np.mgrid[0:h, 0:w]
+    depth = (3.0 + 0.01 * u).astype(np.float32)
+    intr = Intrinsics(500.0, 500.0, (w - 1) / 2, (h - 1) / 2, w, h)
+    outs = {}
+    for variant in ("label", "image"):
+        p = cano.fit_placement(intr, (128, 160), variant)
+        outs[variant] = cano.restore_output(oracle_canvas(depth, p), p)
+    pi = cano.fit_placement(intr, (128, 160), "image")
+    assert pi.focal_seen == pytest.approx(cano.CANONICAL_FOCAL)  # CSTM_image: the canvas is canonical
+    assert pi.label_factor == pytest.approx(1.0)
+    inner = (slice(4, -4), slice(4, -4))
+    np.testing.assert_allclose(outs["label"][inner], outs["image"][inner], rtol=0.02)
+    np.testing.assert_allclose(outs["image"][inner], depth[inner], rtol=0.02)
+
+
+def test_image_variant_crops_large_images_and_marks_them_invalid():
+    intr = Intrinsics(200.0, 200.0, 49.5, 39.5, 100, 80)  # f_c / f = 5 -> 500x400, canvas 128x160
+    depth = np.full((80, 100), 4.0, np.float32)
+    p = cano.fit_placement(intr, (128, 160), "image")
+    assert (p.resized_w, p.resized_h) == (500, 400)
+    assert p.top < 0 and p.left < 0
+    out = cano.restore_output(oracle_canvas(depth, p), p)
+    assert out[0, 0] == 0 and out[40, 50] == pytest.approx(4.0, rel=1e-5)
+    assert 0 < (out > 0).mean() < 0.5
+
+
+def test_restore_clamps_and_rejects_wrong_shape():
+    intr = Intrinsics(1000, 1000, 15.5, 9.5, 32, 20)
+    p = cano.fit_placement(intr, (32, 32))
+    pred = np.full((32, 32), 1e6, np.float32)
+    out = cano.restore_output(pred, p, max_depth=300.0)
+    assert out.max() == pytest.approx(300.0)
+    with pytest.raises(See3DError, match="prediction is"):
+        cano.restore_output(np.zeros((16, 16)), p)
+
+
+def test_bad_inputs_are_one_line_errors():
+    with pytest.raises(See3DError, match="positive"):
+        Intrinsics(-5, 100, 10, 10, 20, 20)
+    with pytest.raises(See3DError, match="absurd"):
+        Intrinsics(1e6, 1e6, 10, 10, 64, 48)
+    intr = Intrinsics(100, 100, 10, 10, 20, 20)
+    with pytest.raises(See3DError, match="intrinsics are for"):
+        cano.prepare_input(np.zeros((30, 20, 3), np.uint8), intr, (32, 32))
+    with pytest.raises(See3DError, match="RGB"):
+        cano.prepare_input(np.zeros((20, 20), np.uint8), intr, (32, 32))
+    with pytest.raises(See3DError, match="NaN"):
+        cano.prepare_input(np.full((20, 20, 3), np.nan, np.float32), intr, (32, 32))
+    with pytest.raises(See3DError, match="variant"):
+        cano.fit_placement(intr, (32, 32), "banana")
+
+
+# ----------------------------------------------------------------------------- training transforms
+def test_training_sample_label_scaling_resize_and_padding():
+    rng = np.random.default_rng(3)
+    h, w = 40, 60
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    depth = rng.uniform(1, 10, (h, w)).astype(np.float32)
+    depth[5, 5] = 0  # invalid stays invalid
+    intr = Intrinsics(400.0, 400.0, 29.5, 19.5, w, h)
+    for seed in range(6):
+        s = cano.training_sample(img, depth, intr, (48, 64), np.random.default_rng(seed), resize_range=(0.85, 1.15))
+        p = s.placement
+        r = p.scale / cano.fit_scale(h, w, (48, 64))
+        assert 0.85 <= r <= 1.15
+        lab = s.label.numpy()
+        assert lab.shape == (48, 64) and s.image.shape == (3, 48, 64)
+        # the label holds D * f_c / (fx * s_fit * r): canonical label times 1/r
+        metric = cano.place_array(np.where(depth > 0, depth, -1), p, -1.0, nearest=True)
+        valid = metric > 0
+        np.testing.assert_allclose(lab[valid], metric[valid] * 1000.0 / (400.0 * p.scale), rtol=1e-5)
+        # padding and invalid pixels are -1; padded image pixels are 0 after normalisation
+        assert np.all(lab[~valid] == cano.INVALID_LABEL)
+        top, bottom, left, right = p.pad
+        if top:
+            assert torch.all(s.image[:, :top] == 0) and np.all(lab[:top] == -1)
+        if left:
+            assert torch.all(s.image[:, :, :left] == 0)
+
+
+def test_training_sample_without_canonical_keeps_metres_and_image_variant_is_canonical():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    depth = np.full((40, 60), 5.0, np.float32)
+    intr = Intrinsics(400.0, 400.0, 29.5, 19.5, 60, 40)
+    s = cano.training_sample(img, depth, intr, (48, 64), rng, variant=None, resize_range=None)
+    lab = s.label.numpy()
+    assert set(np.unique(lab)) <= {5.0, -1.0} and (lab == 5.0).any()
+    s = cano.training_sample(img, depth, intr, (48, 64), rng, variant="image", resize_range=(1.0, 1.0))
+    assert s.placement.focal_seen == pytest.approx(1000.0)
+    lab = s.label.numpy()
+    assert np.allclose(lab[lab > 0], 5.0)  # CSTM_image: labels resized, not rescaled
+    with pytest.raises(See3DError, match="does not match|depth map is"):
+        cano.training_sample(img, depth[:10], intr, (48, 64), rng)
