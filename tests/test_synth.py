@@ -379,6 +379,8 @@ def test_bad_input_raises():
         sample_trajectory(scene, np.random.default_rng(0), 5, "teleport")
     with pytest.raises(See3DError, match="at least 1 frame"):
         sample_trajectory(scene, np.random.default_rng(0), 0)
+    with pytest.raises(See3DError, match="Scene"):
+        render("room", Intrinsics.from_fov(60, 8, 8), np.eye(4))
     with pytest.raises(See3DError, match="Intrinsics"):
         render(scene, (100, 100), np.eye(4))
     with pytest.raises(See3DError, match="rotation"):

@@ -64,10 +64,6 @@ class SynthClip:
     def __len__(self) -> int:
         return int(self.rgb.shape[0])
 
-    def frame(self, i: int) -> SynthFrame:
-        n = self.normal[i] if self.normal is not None else np.zeros_like(self.rgb[i])
-        return SynthFrame(self.rgb[i], self.depth[i], n, np.full(self.depth[i].shape, -1, np.int32))
-
 
 def sky_color(dirs: np.ndarray) -> np.ndarray:
     """Sky colour for world ray directions ``[N, 3]`` (any length): a gradient by elevation."""
@@ -233,6 +229,8 @@ def shade(
 
 
 def _check_camera(intr: Intrinsics, c2w: np.ndarray) -> np.ndarray:
+    if isinstance(intr, Scene):
+        raise See3DError("render: arguments are (scene, intrinsics, c2w); got a Scene as intrinsics")
     if not isinstance(intr, Intrinsics):
         raise See3DError(f"render: intrinsics must be an Intrinsics, got {type(intr).__name__}")
     return as_pose(c2w, "render: camera pose")
@@ -249,6 +247,8 @@ def render(
     ``reference=True`` uses the readable NumPy ray caster and shader instead of the
     numba kernels (same result up to float rounding, ~10x slower).
     """
+    if not isinstance(scene, Scene):
+        raise See3DError(f"render: scene must be a see3d.synth.Scene (from make_scene), got {type(scene).__name__}")
     c2w = _check_camera(intr, c2w)
     k = int(antialias)
     if k < 1 or k % 2 == 0 or k > 9:
@@ -279,6 +279,8 @@ def render_views(
     ``normals``: also keep camera-frame normals; ``antialias``: see :func:`render`;
     ``progress``: optional callable ``progress(done, total)`` called after each frame.
     """
+    if not isinstance(scene, Scene):
+        raise See3DError(f"render_views: scene must be a see3d.synth.Scene (from make_scene), got {type(scene).__name__}")
     poses = np.asarray(poses, np.float64)
     if poses.ndim != 3 or poses.shape[1:] not in ((4, 4), (3, 4)) or len(poses) == 0:
         raise See3DError(f"render_views: poses must be [N, 4, 4], got shape {poses.shape}")
