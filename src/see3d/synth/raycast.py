@@ -129,7 +129,7 @@ def cast_rays_reference(scene: Scene, origin: np.ndarray, dirs: np.ndarray) -> t
 
 
 # ------------------------------------------------------------------ numba kernel
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _box_nb(ox, oy, oz, dx, dy, dz, hx, hy, hz, inside):
     tnear, tfar = -np.inf, np.inf
     fnear, ffar = -1, -1
@@ -163,7 +163,7 @@ def _box_nb(ox, oy, oz, dx, dy, dz, hx, hy, hz, inside):
     return np.inf, -1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _sphere_nb(ox, oy, oz, dx, dy, dz, r):
     a = dx * dx + dy * dy + dz * dz
     b = ox * dx + oy * dy + oz * dz
@@ -177,7 +177,7 @@ def _sphere_nb(ox, oy, oz, dx, dy, dz, r):
     return np.inf, -1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _cylinder_nb(ox, oy, oz, dx, dy, dz, r, hh):
     best, face = np.inf, -1
     a = dx * dx + dz * dz

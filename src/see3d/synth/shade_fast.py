@@ -17,7 +17,7 @@ from numba import njit
 from see3d.synth.scene import BOX, CYLINDER, ROOM, SPHERE
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _texel(texels, off, w, h, x, y, clamp, c):
     if clamp:
         x = min(max(x, 0), w - 1)
@@ -34,7 +34,7 @@ def _texel(texels, off, w, h, x, y, clamp, c):
     return texels[off + y * w + x, c]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _bilinear(texels, table, tex, lev, u, v, clamp, out):
     off, w, h = table[tex, lev, 0], table[tex, lev, 1], table[tex, lev, 2]
     if clamp:
