@@ -84,7 +84,9 @@ def project_gaussians(
     """Project Gaussians for one camera; see the module docstring for conventions."""
     R = viewmat[:3, :3]
     t = viewmat[:3, 3]
-    p = means @ R.T + t
+    # Elementwise rather than ``means @ R.T``: a BLAS call for a 3x3 matrix is slow to
+    # start on a busy CPU, and this is O(N) anyway.
+    p = means[:, 0:1] * R[:, 0] + means[:, 1:2] * R[:, 1] + means[:, 2:3] * R[:, 2] + t
     x, y, z = p.unbind(-1)
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
 
@@ -99,16 +101,17 @@ def project_gaussians(
     lim_y_neg = (cy + 0.5) / fy + 0.15 * height / fy
     tx = zs * torch.minimum(torch.maximum(x / zs, -lim_x_neg), lim_x_pos)
     ty = zs * torch.minimum(torch.maximum(y / zs, -lim_y_neg), lim_y_pos)
-    zero = torch.zeros_like(zs)
-    J = torch.stack(
-        [fx / zs, zero, -fx * tx / (zs * zs), zero, fy / zs, -fy * ty / (zs * zs)], dim=-1
-    ).reshape(-1, 2, 3)
-
-    cov_cam = R @ covariance_3d(quats, log_scales) @ R.T
-    cov = J @ cov_cam @ J.transpose(-1, -2)
-    a = cov[:, 0, 0] + COV2D_DILATION
-    b = cov[:, 0, 1]
-    c = cov[:, 1, 1] + COV2D_DILATION
+    # T = J W R_q diag(s) (2 x 3 per Gaussian), written out elementwise: batched 3x3
+    # matmuls are slow in PyTorch on the CPU. Then cov2d = T T^T + dilation.
+    inv_z = 1.0 / zs
+    j0 = (fx * inv_z)[:, None] * R[0] - (fx * tx * inv_z * inv_z)[:, None] * R[2]  # row 0 of J W
+    j1 = (fy * inv_z)[:, None] * R[1] - (fy * ty * inv_z * inv_z)[:, None] * R[2]  # row 1 of J W
+    M = quat_to_rotmat(quats) * torch.exp(log_scales)[:, None, :]  # [N, 3, 3]
+    t0 = (j0[:, :, None] * M).sum(1)  # [N, 3]
+    t1 = (j1[:, :, None] * M).sum(1)
+    a = (t0 * t0).sum(-1) + COV2D_DILATION
+    b = (t0 * t1).sum(-1)
+    c = (t1 * t1).sum(-1) + COV2D_DILATION
     det = a * c - b * b
     ok_det = det > 0
     det_s = torch.where(ok_det, det, torch.ones_like(det))
@@ -117,12 +120,12 @@ def project_gaussians(
     means2d = torch.stack([fx * x / zs + cx, fy * y / zs + cy], dim=-1)
     opacities = torch.sigmoid(opacity_logits)
 
-    campos = -R.T @ t
+    campos = -(R * t[:, None]).sum(0)  # -R^T t
     colors = torch.clamp_min(eval_sh(sh_degree, sh, means - campos) + 0.5, 0.0)
 
     with torch.no_grad():
         mid = 0.5 * (a + c)
-        lam_max = mid + torch.sqrt(torch.clamp_min(mid * mid - det, 0.1))
+        lam_max = mid + torch.sqrt(torch.clamp_min(mid * mid - det, 0.0))
         radius = torch.ceil(SIGMA_CUTOFF * torch.sqrt(lam_max.clamp_min(0)))
         # The pixels a Gaussian can reach: alpha >= 1/255 and within 3 sigma, i.e.
         # 0.5 d^T conic d <= min(4.5, ln(255 o)); their bounding box is +-k sqrt(cov_ii).

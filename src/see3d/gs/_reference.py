@@ -26,15 +26,13 @@ from torch.utils.checkpoint import checkpoint
 from see3d.gs._project import ALPHA_MAX, ALPHA_THRESHOLD, SIGMA_CUTOFF, T_MIN
 
 
-def _composite_pixels(
+def blend_weights(
     pix: torch.Tensor,
     means2d: torch.Tensor,
     conics: torch.Tensor,
-    colors: torch.Tensor,
     opacities: torch.Tensor,
-    depths: torch.Tensor,
-) -> torch.Tensor:
-    """pix [P, 2] -> [P, 5] (r, g, b, accumulated depth, alpha)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """pix [P, 2] -> (weights ``alpha_i T_i`` [P, M], per-Gaussian ``alpha_i`` [P, M])."""
     d = means2d[None, :, :] - pix[:, None, :]  # [P, M, 2]
     dx, dy = d[..., 0], d[..., 1]
     a, b, c = conics[:, 0], conics[:, 1], conics[:, 2]
@@ -48,10 +46,22 @@ def _composite_pixels(
     alpha = alpha * keep
     one_minus = 1.0 - alpha
     T = torch.cumprod(torch.cat([torch.ones_like(one_minus[:, :1]), one_minus[:, :-1]], dim=1), dim=1)
-    w = alpha * T  # [P, M]
+    return alpha * T, alpha
+
+
+def _composite_pixels(
+    pix: torch.Tensor,
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    colors: torch.Tensor,
+    opacities: torch.Tensor,
+    depths: torch.Tensor,
+) -> torch.Tensor:
+    """pix [P, 2] -> [P, 5] (r, g, b, accumulated depth, alpha)."""
+    w, alpha = blend_weights(pix, means2d, conics, opacities)
     rgb = w @ colors
     acc_depth = w @ depths
-    alpha_out = 1.0 - torch.prod(one_minus, dim=1)
+    alpha_out = 1.0 - torch.prod(1.0 - alpha, dim=1)
     return torch.cat([rgb, acc_depth[:, None], alpha_out[:, None]], dim=1)
 
 

@@ -28,6 +28,7 @@ magnitude in pixels, the usual densification signal.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,39 @@ def gsplat_available() -> bool:
 
 
 # --------------------------------------------------------------------------- numba backend
+#: Below this many (tile, Gaussian) pairs the kernels run on the calling thread only.
+_PARALLEL_MIN_PAIRS = 4096
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    global _POOL, _POOL_SIZE
+    if _POOL is None or _POOL_SIZE != n:
+        if _POOL is not None:
+            _POOL.shutdown(wait=True)
+        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="see3d-raster")
+        _POOL_SIZE = n
+    return _POOL
+
+
+def _run_tiles(kernel, ntiles: int, npairs: int, *args) -> None:
+    """Run ``kernel(tiles, *args)`` over all tiles, split across threads when worth it.
+
+    The kernels release the GIL and touch disjoint memory per tile. Tile sets are
+    interleaved (tile i goes to chunk i mod C) so that each chunk samples the whole image,
+    and there are a few more chunks than threads to even out the load.
+    """
+    nthreads = max(1, torch.get_num_threads())
+    tiles = np.arange(ntiles, dtype=np.int64)
+    if nthreads == 1 or npairs < _PARALLEL_MIN_PAIRS or ntiles < 2:
+        kernel(tiles, *args)
+        return
+    nchunks = min(ntiles, 4 * nthreads)
+    chunks = [tiles[i::nchunks] for i in range(nchunks)]
+    list(_pool(nthreads).map(lambda c: kernel(c, *args), chunks))
+
+
 class _NumbaComposite(torch.autograd.Function):
     """Composite depth-sorted Gaussians with the numba kernels (CPU, float32)."""
 
@@ -81,19 +115,25 @@ class _NumbaComposite(torch.autograd.Function):
         ]
         box = np.ascontiguousarray(boxes.cpu().numpy(), dtype=np.int32)
         tile_start, tile_ids = _nk.bin_gaussians(box, width, height)
-        order = _nk.tile_order(tile_start.shape[0] - 1, max(1, _numba_threads()))
-        rgb, accd, tfin, ncon = _nk.composite_forward(
-            *arrs, box, tile_start, tile_ids, order, width, height
-        )
-        ctx.saved = (arrs, box, tile_start, tile_ids, order, width, height, tfin, ncon)
+        ntiles = tile_start.shape[0] - 1
+        rgb = np.zeros((height, width, 3), dtype=np.float32)
+        accd = np.zeros((height, width), dtype=np.float32)
+        tfin = np.ones((height, width), dtype=np.float32)
+        ncon = np.zeros((height, width), dtype=np.int32)
+
+        def kernel(tiles, *_):
+            _nk.composite_forward(*arrs, box, tile_start, tile_ids, tiles, width, rgb, accd, tfin, ncon)
+
+        _run_tiles(kernel, ntiles, tile_ids.shape[0])
+        ctx.saved = (arrs, box, tile_start, tile_ids, width, height, tfin, ncon)
         ctx.device = means2d.device
-        alpha = 1.0 - tfin
         dev = means2d.device
-        return torch.from_numpy(rgb).to(dev), torch.from_numpy(accd).to(dev), torch.from_numpy(alpha).to(dev)
+        alpha = torch.from_numpy(1.0 - tfin)
+        return torch.from_numpy(rgb).to(dev), torch.from_numpy(accd).to(dev), alpha.to(dev)
 
     @staticmethod
     def backward(ctx, grad_rgb, grad_accd, grad_alpha):
-        arrs, box, tile_start, tile_ids, order, width, height, tfin, ncon = ctx.saved
+        arrs, box, tile_start, tile_ids, width, height, tfin, ncon = ctx.saved
         m = arrs[0].shape[0]
 
         def host(g, shape):
@@ -101,12 +141,16 @@ class _NumbaComposite(torch.autograd.Function):
                 return np.zeros(shape, dtype=np.float32)
             return np.ascontiguousarray(g.detach().cpu().numpy(), dtype=np.float32)
 
-        slots = _nk.composite_backward(
-            *arrs, box, tile_start, tile_ids, order, width, height, tfin, ncon,
-            host(grad_rgb, (height, width, 3)),
-            host(grad_accd, (height, width)),
-            host(grad_alpha, (height, width)),
-        )
+        g_rgb = host(grad_rgb, (height, width, 3))
+        g_accd = host(grad_accd, (height, width))
+        g_alpha = host(grad_alpha, (height, width))
+        slots = np.zeros((tile_ids.shape[0], _nk.N_GRAD), dtype=np.float32)
+
+        def kernel(tiles, *_):
+            _nk.composite_backward(*arrs, box, tile_start, tile_ids, tiles, width,
+                                   tfin, ncon, g_rgb, g_accd, g_alpha, slots)
+
+        _run_tiles(kernel, tile_start.shape[0] - 1, tile_ids.shape[0])
         g = torch.from_numpy(_nk.reduce_slots(slots, tile_ids, m)).to(ctx.device)
         return (
             g[:, _nk.G_MX : _nk.G_MY + 1],
@@ -118,12 +162,6 @@ class _NumbaComposite(torch.autograd.Function):
             None,
             None,
         )
-
-
-def _numba_threads() -> int:
-    import numba
-
-    return int(numba.get_num_threads())
 
 
 def composite_numba(

@@ -63,6 +63,39 @@ def sh_to_rgb(dc: torch.Tensor) -> torch.Tensor:
     return 0.5 + SH_C0 * dc
 
 
+def sh_basis(degree: int, dirs: torch.Tensor) -> torch.Tensor:
+    """Real SH basis values ``[..., (degree + 1) ** 2]`` for directions ``[..., 3]`` (normalised here)."""
+    nb = num_sh_bases(degree)
+    d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    x, y, z = d.unbind(-1)
+    out = [torch.full_like(x, SH_C0)]
+    if degree >= 1:
+        out += [-SH_C1 * y, SH_C1 * z, -SH_C1 * x]
+    if degree >= 2:
+        xx, yy, zz = x * x, y * y, z * z
+        xy, yz, xz = x * y, y * z, x * z
+        out += [
+            SH_C2[0] * xy,
+            SH_C2[1] * yz,
+            SH_C2[2] * (2.0 * zz - xx - yy),
+            SH_C2[3] * xz,
+            SH_C2[4] * (xx - yy),
+        ]
+    if degree >= 3:
+        out += [
+            SH_C3[0] * y * (3.0 * xx - yy),
+            SH_C3[1] * xy * z,
+            SH_C3[2] * y * (4.0 * zz - xx - yy),
+            SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy),
+            SH_C3[4] * x * (4.0 * zz - xx - yy),
+            SH_C3[5] * z * (xx - yy),
+            SH_C3[6] * x * (xx - 3.0 * yy),
+        ]
+    basis = torch.stack(out, dim=-1)
+    assert basis.shape[-1] == nb
+    return basis
+
+
 def eval_sh(degree: int, sh: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     """Evaluate real SH of ``degree`` (0..3).
 
@@ -73,33 +106,7 @@ def eval_sh(degree: int, sh: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     nb = num_sh_bases(degree)
     if sh.shape[-2] < nb:
         raise See3DError(f"sh has {sh.shape[-2]} coefficients per channel, degree {degree} needs {nb}")
-    result = SH_C0 * sh[..., 0, :]
     if degree == 0:
-        return result
-    d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    x, y, z = d[..., 0:1], d[..., 1:2], d[..., 2:3]
-    result = result - SH_C1 * y * sh[..., 1, :] + SH_C1 * z * sh[..., 2, :] - SH_C1 * x * sh[..., 3, :]
-    if degree == 1:
-        return result
-    xx, yy, zz = x * x, y * y, z * z
-    xy, yz, xz = x * y, y * z, x * z
-    result = (
-        result
-        + SH_C2[0] * xy * sh[..., 4, :]
-        + SH_C2[1] * yz * sh[..., 5, :]
-        + SH_C2[2] * (2.0 * zz - xx - yy) * sh[..., 6, :]
-        + SH_C2[3] * xz * sh[..., 7, :]
-        + SH_C2[4] * (xx - yy) * sh[..., 8, :]
-    )
-    if degree == 2:
-        return result
-    return (
-        result
-        + SH_C3[0] * y * (3.0 * xx - yy) * sh[..., 9, :]
-        + SH_C3[1] * xy * z * sh[..., 10, :]
-        + SH_C3[2] * y * (4.0 * zz - xx - yy) * sh[..., 11, :]
-        + SH_C3[3] * z * (2.0 * zz - 3.0 * xx - 3.0 * yy) * sh[..., 12, :]
-        + SH_C3[4] * x * (4.0 * zz - xx - yy) * sh[..., 13, :]
-        + SH_C3[5] * z * (xx - yy) * sh[..., 14, :]
-        + SH_C3[6] * x * (xx - 3.0 * yy) * sh[..., 15, :]
-    )
+        return SH_C0 * sh[..., 0, :]
+    basis = sh_basis(degree, dirs).to(sh.dtype)
+    return (basis.unsqueeze(-1) * sh[..., :nb, :]).sum(-2)

@@ -1,0 +1,167 @@
+"""Rasterizer benchmark: numba CPU kernels vs the dense PyTorch reference (same run).
+
+    python benchmarks/rasterize.py                      # 50k Gaussians, 256x256 and 512x512
+    python benchmarks/rasterize.py --n 20000 --sizes 128 --dense full
+
+The scene: Gaussians scattered through the view frustum 2-6 m in front of the camera,
+sized for a median 3-sigma radius of about 6 px at 256x256, opacities sigmoid(N(0, 1)),
+degree-3 SH. Timings are medians over ``--reps`` runs after one warm-up (so numba's
+compile/cache load is excluded; it is reported separately). The dense reference is
+timed on the full image (``--dense full``), or on a band of rows and scaled to the
+full image (``--dense sample``, the default at 512x512, labelled "extrapolated"), or
+skipped (``--dense off``). On a GPU with gsplat installed, gsplat is timed as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import resource
+import statistics
+import time
+
+import numba
+import torch
+
+from see3d.gs._project import depth_order, project_gaussians
+from see3d.gs._reference import blend_weights, composite_dense
+from see3d.gs.rasterize import gsplat_available, rasterize
+
+
+def make_scene(n: int, size: int, seed: int = 0, device: str = "cpu"):
+    g = torch.Generator().manual_seed(seed)
+    f = 0.8 * size
+    z = 2.0 + 4.0 * torch.rand(n, generator=g)
+    half = 0.5 * size / f * 1.1
+    x = (torch.rand(n, generator=g) * 2 - 1) * half * z
+    y = (torch.rand(n, generator=g) * 2 - 1) * half * z
+    means = torch.stack([x, y, z], -1)
+    # sigma_px = f * s / z; median z = 4; s ~ 1.3 * 4 / (0.8 * 256) gives a median 3-sigma radius ~6 px at 256
+    s = 1.3 * 4.0 / (0.8 * 256) * torch.exp(0.3 * torch.randn(n, 3, generator=g))
+    params = dict(
+        means=means,
+        quats=torch.randn(n, 4, generator=g),
+        log_scales=torch.log(s),
+        opacity_logits=torch.randn(n, generator=g),
+        sh=0.3 * torch.randn(n, 16, 3, generator=g),
+    )
+    params = {k: v.to(device).requires_grad_() for k, v in params.items()}
+    viewmat = torch.eye(4, device=device)
+    K = torch.tensor([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]], device=device)
+    return params, viewmat, K
+
+
+def _loss(out):
+    return out.rgb.square().sum() + 0.01 * out.depth.sum() + out.alpha.sum()
+
+
+def time_backend(params, viewmat, K, size, backend, reps, backward):
+    times = []
+    for i in range(reps + 1):
+        for p in params.values():
+            p.grad = None
+        if backend == "gsplat":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        with torch.set_grad_enabled(backward):
+            out = rasterize(**params, viewmat=viewmat, K=K, width=size, height=size, backend=backend)
+            if backward:
+                _loss(out).backward()
+        if backend == "gsplat":
+            torch.cuda.synchronize()
+        if i > 0:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def time_dense(params, viewmat, K, size, rows, backward):
+    """Dense reference on ``rows`` image rows (projection included); seconds."""
+    t0 = time.perf_counter()
+    with torch.set_grad_enabled(backward):
+        proj = project_gaussians(**params, viewmat=viewmat, K=K, width=size, height=size,
+                                 sh_degree=3, near=0.01, far=1e4)
+        idx = depth_order(proj)
+        args = (proj.means2d[idx], proj.conics[idx], proj.colors[idx], proj.opacities[idx], proj.depths[idx])
+        # A band of rows through the middle of the image (shift the pixel grid).
+        off = (size - rows) // 2
+        m2d = args[0] - torch.tensor([0.0, float(off)])
+        rgb, accd, alpha = composite_dense(m2d, *args[1:], size, rows, pixel_chunk=256)
+        if backward:
+            (rgb.square().sum() + 0.01 * accd.sum() + alpha.sum()).backward()
+    return time.perf_counter() - t0
+
+
+def scene_stats(params, viewmat, K, size):
+    with torch.no_grad():
+        proj = project_gaussians(**params, viewmat=viewmat, K=K, width=size, height=size,
+                                 sh_degree=3, near=0.01, far=1e4)
+        idx = depth_order(proj)
+        r = proj.radii[proj.visible].float()
+        # Blended Gaussians per pixel, on 512 random pixels, with the reference maths.
+        g = torch.Generator().manual_seed(1)
+        pix = torch.rand(512, 2, generator=g) * (size - 1)
+        pix = pix.round()
+        counts = []
+        for s in range(0, 512, 64):
+            w, _ = blend_weights(pix[s : s + 64], proj.means2d[idx], proj.conics[idx], proj.opacities[idx])
+            counts.append((w > 0).sum(1).float())
+        return int(proj.visible.sum()), float(r.median()), float(torch.cat(counts).mean())
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--dense", choices=["auto", "full", "sample", "off"], default="auto",
+                    help="auto: full image at <= 256 px, a 32-row band scaled up above")
+    ap.add_argument("--sample-rows", type=int, default=32)
+    args = ap.parse_args()
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+          f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "
+          f"({numba.get_num_threads()} threads)")
+    t0 = time.perf_counter()
+    params, viewmat, K = make_scene(64, 32)
+    rasterize(**params, viewmat=viewmat, K=K, width=32, height=32, backend="numba")
+    print(f"numba first call (compile or cache load): {time.perf_counter() - t0:.2f} s")
+
+    for size in args.sizes:
+        params, viewmat, K = make_scene(args.n, size)
+        vis, med_r, blended = scene_stats(params, viewmat, K, size)
+        print(f"\n== {args.n} Gaussians at {size}x{size}: {vis} visible, median 3-sigma radius "
+              f"{med_r:.1f} px, {blended:.1f} Gaussians blended per pixel (mean over 512 pixels)")
+        rss0 = maxrss_mb()
+        fwd, _ = time_backend(params, viewmat, K, size, "numba", args.reps, backward=False)
+        fb, _ = time_backend(params, viewmat, K, size, "numba", args.reps, backward=True)
+        print(f"numba   forward {fwd:8.3f} s   forward+backward {fb:8.3f} s   "
+              f"(peak RSS {maxrss_mb():.0f} MB, +{maxrss_mb() - rss0:.0f} MB)")
+        if gsplat_available():  # pragma: no cover - GPU
+            gp, gv, gk = make_scene(args.n, size, device="cuda")
+            gf, _ = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=False)
+            gfb, _ = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=True)
+            print(f"gsplat  forward {gf:8.4f} s   forward+backward {gfb:8.4f} s   ({torch.cuda.get_device_name()})")
+        mode = args.dense
+        if mode == "auto":
+            mode = "full" if size <= 256 else "sample"
+        if mode == "off":
+            continue
+        rows = size if mode == "full" else min(args.sample_rows, size)
+        scale = size / rows
+        rss0 = maxrss_mb()
+        dfwd = time_dense(params, viewmat, K, size, rows, backward=False) * scale
+        dfb = time_dense(params, viewmat, K, size, rows, backward=True) * scale
+        label = "measured" if mode == "full" else f"extrapolated from {rows} rows"
+        print(f"dense   forward {dfwd:8.3f} s   forward+backward {dfb:8.3f} s   ({label}; "
+              f"peak RSS {maxrss_mb():.0f} MB, +{maxrss_mb() - rss0:.0f} MB)")
+        print(f"speed-up numba vs dense: forward {dfwd / fwd:.0f}x, forward+backward {dfb / fb:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
