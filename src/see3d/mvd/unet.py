@@ -226,6 +226,9 @@ class MultiViewUNetConfig:
     use_middle_attention: bool = True
 
     def __post_init__(self) -> None:
+        # TOML has no null: false / 0 mean "none"
+        self.context_dim = int(self.context_dim) if self.context_dim else None
+        self.camera_dim = int(self.camera_dim) if self.camera_dim else None
         self.channel_mult = tuple(int(c) for c in self.channel_mult)
         self.attention_resolutions = tuple(int(a) for a in self.attention_resolutions)
         chans = {self.model_channels * m for m in self.channel_mult}

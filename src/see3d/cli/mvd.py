@@ -1,0 +1,139 @@
+"""``see3d mvd`` (drop-in for the public See3D file layout) and ``see3d train mvd``."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from see3d.errors import See3DError
+
+#: Public See3D contract: a mask pixel > 0.9 * 255 is visible.
+MASK_VISIBLE = 0.9 * 255
+
+
+def read_see3d_folders(refs: Path, warps: Path):
+    """Read ``reference_images/*`` and ``warp_images/warp_*.png`` + ``mask_*.png``.
+
+    Returns ``(refs [S, H, W, 3] float, warped [T, H, W, 3] float, masks [T, H, W], ids)``.
+    """
+    import numpy as np
+
+    from see3d.io import list_images, load_image
+
+    if not refs.is_dir():
+        raise See3DError(f"reference folder not found: {refs}")
+    if not warps.is_dir():
+        raise See3DError(f"warp folder not found: {warps}")
+    ref_files = list_images(refs)
+    warp_files = sorted(p for p in warps.iterdir() if re.fullmatch(r"warp_(.+)\.(png|jpg|jpeg)", p.name, re.I))
+    if not warp_files:
+        raise See3DError(f"no warp_*.png files in {warps}")
+    ids, ws, ms = [], [], []
+    for wf in warp_files:
+        key = re.fullmatch(r"warp_(.+)\.(png|jpg|jpeg)", wf.name, re.I).group(1)
+        mf = next((warps / f"mask_{key}{s}" for s in (".png", ".jpg", ".jpeg") if (warps / f"mask_{key}{s}").is_file()), None)
+        if mf is None:
+            raise See3DError(f"{wf.name} has no matching mask_{key}.png in {warps}")
+        w = load_image(wf)
+        from PIL import Image
+
+        with Image.open(mf) as im:
+            m = np.asarray(im.convert("L"), dtype=np.float32)
+        if m.shape != w.shape[:2]:
+            raise See3DError(f"mask {mf.name} is {m.shape[1]}x{m.shape[0]} but {wf.name} is {w.shape[1]}x{w.shape[0]}")
+        ids.append(key)
+        ws.append(w.astype(np.float32) / 255.0)
+        ms.append((m > MASK_VISIBLE).astype(np.float32))
+    shape = ws[0].shape
+    for key, w in zip(ids, ws):
+        if w.shape != shape:
+            raise See3DError(f"warp_{key} is {w.shape[1]}x{w.shape[0]}, the first warp is {shape[1]}x{shape[0]}: all must match")
+    rs = []
+    for rf in ref_files:
+        r = load_image(rf).astype(np.float32) / 255.0
+        if r.shape != shape:
+            import cv2
+
+            r = cv2.resize(r, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+        rs.append(r)
+    return np.stack(rs), np.stack(ws), np.stack(ms), ids
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    @app.command("mvd")
+    def mvd_cmd(
+        refs: Path = typer.Option(..., "--refs", help="Folder of clean reference images (reference_images/)."),
+        warps: Path = typer.Option(..., "--warps", help="Folder with warp_*.png and mask_*.png (mask > 0.9*255 = visible)."),
+        out: Path = typer.Option(Path("predict"), "--out", help="Output folder for predict_*.png."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the bundled small model)."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Sampling steps (default: the model's)."),
+        samples: Optional[int] = typer.Option(None, "--samples", help="Samples averaged per view."),
+        seed: int = typer.Option(0, "--seed"),
+        quiet: bool = typer.Option(False, "--quiet", "-q"),
+    ) -> None:
+        """Fill warped views with the multi-view diffusion model (the public See3D file layout)."""
+        from see3d.io import atomic_output_dir, save_image
+        from see3d.mvd.filler import MVDFiller
+
+        r, w, m, ids = read_see3d_folders(refs, warps)
+        overrides = {} if samples is None else {"samples": samples}
+        filler = MVDFiller.from_pretrained(model, **overrides)
+        if not quiet:
+            print(f"mvd: {len(r)} reference(s), {len(w)} warped view(s) {w.shape[2]}x{w.shape[1]}", file=sys.stderr)
+        pred = filler.fill(w, m, refs=r, seed=seed, steps=steps, progress=not quiet)
+        with atomic_output_dir(out) as tmp:
+            for key, p in zip(ids, pred):
+                save_image(tmp / f"predict_{key}.png", p)
+        if not quiet:
+            print(f"wrote {len(ids)} predict_*.png to {out}", file=sys.stderr)
+
+    @groups["train"].command("mvd")
+    def train_mvd_cmd(
+        config: Path = typer.Option(..., "--config", help="Training config (.toml or .json), e.g. src/see3d/mvd/configs/mvd_small.toml."),
+        data: Optional[str] = typer.Option(None, "--data", help="'synth', 'synth:room,objects' or a folder of clips / shards (overrides the config)."),
+        out: Path = typer.Option(Path("runs/mvd"), "--out", help="Run folder: checkpoints/, model/, loss.csv, loss.png."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Total steps (overrides the config)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (overrides the config)."),
+        resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the newest checkpoint in --out."),
+        threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0 = torch default)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q"),
+    ) -> None:
+        """Train the multi-view diffusion model on pose-free clips (accelerate launch for multi-GPU)."""
+        import dataclasses
+
+        import torch
+
+        from see3d.mvd.train import TrainConfig, list_checkpoints, train
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        cfg = TrainConfig.from_file(config)
+        changes = {k: v for k, v in (("data", data), ("steps", steps), ("seed", seed)) if v is not None}
+        if changes:
+            cfg = dataclasses.replace(cfg, **changes)
+        start = 0
+        ck = list_checkpoints(out)
+        if resume and ck:
+            start = int(ck[-1].name.split("_")[1])
+        bar = None
+        if not quiet:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=cfg.steps, initial=start, desc="train mvd", unit="step")
+
+        def cb(step: int, loss: float) -> None:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}")
+
+        try:
+            train(cfg, out, resume=resume, callback=cb)
+        finally:
+            if bar is not None:
+                bar.close()
+        if not quiet:
+            print(f"model (EMA weights): {out / 'model'}; loss curve: {out / 'loss.png'}", file=sys.stderr)

@@ -1,0 +1,370 @@
+"""Training the multi-view diffusion model (``see3d train mvd``).
+
+Loss (REFERENCE.md section 1): MSE of the network output against the target of the configured
+prediction type (epsilon for the published model), on target views only; references are clean in
+both input slots; the condition is dropped for classifier-free guidance with p = 0.1.
+
+AdamW, linear warm-up, EMA of the weights, gradient clipping, bf16 autocast on CUDA. Multi-GPU /
+multi-node through ``accelerate`` (DDP; launch with ``accelerate launch``). Checkpoints are folders
+written atomically (``checkpoints/step_XXXXXXX``: weights, EMA, optimizer state, ``state.json``);
+``resume`` continues from the newest one *exactly*: every random draw of step ``k`` comes from
+generators seeded with ``(seed, k, rank)``, so a killed and resumed run reproduces the loss curve of
+an uninterrupted one. ``OUT/model`` always holds the latest EMA weights as an :class:`MVDModel` folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from see3d.errors import See3DError
+from see3d.mvd.condition import build_condition
+from see3d.mvd.data import make_sample, make_source
+from see3d.mvd.model import MVDConfig, MVDModel, prefill_telea
+
+
+@dataclass
+class TrainConfig:
+    model: MVDConfig = field(default_factory=MVDConfig)
+    data: str = "synth"
+    size: int = 64  #: clip resolution (square)
+    crop: int = 0  #: > 0: train on a random crop of this size (same window in every view)
+    clip_frames: int = 8
+    views: int = 4  #: views per sample (references + targets)
+    refs_min: int = 1
+    refs_max: int = 2
+    batch: int = 2  #: samples per step and process
+    steps: int = 1000
+    lr: float = 2e-4
+    weight_decay: float = 0.01
+    warmup: int = 100
+    ema_decay: float = 0.999
+    grad_clip: float = 1.0
+    cfg_dropout: float = 0.1
+    mask: str = "mixed"  #: random masks: strokes | warp | mixed
+    p_warp: float = 0.7  #: synth clips: probability of a real depth warp as the target condition
+    jitter: float = 0.05  #: brightness / colour difference between views
+    disp_noise: float = 0.03  #: relative disparity noise of the warp depth
+    hole_weight: float = 1.0  #: loss weight of hole pixels relative to known ones
+    seed: int = 0
+    data_seed_offset: int = 0  #: synth scenes: seeds start here (benchmarks hold out others)
+    ckpt_every: int = 200
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    bf16: bool = True  #: autocast on CUDA
+    vae: str | None = None  #: latent-space models: folder of a diffusers AutoencoderKL
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, dict):
+            self.model = MVDConfig.from_dict(self.model)
+        if self.views < 2:
+            raise See3DError("train config: views must be >= 2")
+        if not 1 <= self.refs_min <= self.refs_max < self.views:
+            raise See3DError("train config: need 1 <= refs_min <= refs_max < views")
+        if self.batch < 1 or self.steps < 1:
+            raise See3DError("train config: batch and steps must be >= 1")
+        m = self.model.unet.downsample_factor * (1 if self.model.space == "pixel" else 8)
+        if (self.crop or self.size) % m:
+            raise See3DError(f"train config: training size {self.crop or self.size} must be a multiple of {m}")
+        if self.crop > self.size:
+            raise See3DError(f"train config: crop {self.crop} is larger than size {self.size}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise See3DError(f"train config: unknown fields {', '.join(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise See3DError(f"train config not found: {path}")
+        try:
+            d = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+            raise See3DError(f"cannot parse train config {path}: {e}") from None
+        return cls.from_dict(d)
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, meta = {}, {"param_groups": sd["param_groups"], "scalars": {}}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, torch.Tensor):
+                tensors[f"{pid}.{k}"] = v.detach().contiguous().cpu()
+            else:
+                meta["scalars"][f"{pid}.{k}"] = v
+    return tensors, meta
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for key, v in list(tensors.items()) + list(meta["scalars"].items()):
+        pid, k = key.split(".", 1)
+        state.setdefault(int(pid), {})[k] = v
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def list_checkpoints(out: Path) -> list[Path]:
+    d = out / "checkpoints"
+    return sorted(p for p in d.glob("step_*") if p.is_dir() and (p / "state.json").is_file()) if d.is_dir() else []
+
+
+def save_checkpoint(out: Path, step: int, unet, ema, opt, cfg: TrainConfig, keep: int) -> Path:
+    from safetensors.torch import save_file
+
+    from see3d.io.atomic import atomic_output_dir
+
+    path = out / "checkpoints" / f"step_{step:07d}"
+    with atomic_output_dir(path) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in unet.state_dict().items()}, str(tmp / "model.safetensors"))
+        save_file({k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}, str(tmp / "ema.safetensors"))
+        ot, meta = _flatten_optimizer(opt)
+        save_file(ot, str(tmp / "optimizer.safetensors"))
+        (tmp / "state.json").write_text(json.dumps({"step": step, "optimizer": meta, "config": cfg.to_dict()}, indent=1))
+    for old in list_checkpoints(out)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    MVDModel(cfg.model, unet=ema).save_pretrained(out / "model")
+    return path
+
+
+def load_checkpoint(path: Path, unet, ema, opt) -> int:
+    from safetensors.torch import load_file
+
+    st = json.loads((path / "state.json").read_text())
+    unet.load_state_dict(load_file(str(path / "model.safetensors")))
+    ema.load_state_dict(load_file(str(path / "ema.safetensors")))
+    opt.load_state_dict(_unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), st["optimizer"]))
+    return int(st["step"])
+
+
+# ----------------------------------------------------------------------------------------------
+# one batch
+
+
+def make_batch(cfg: TrainConfig, source, step: int, rank: int, model: MVDModel, device) -> dict[str, torch.Tensor]:
+    """The batch of ``step`` on process ``rank``, a pure function of ``(seed, step, rank)``."""
+    xs, cs, ms, rs = [], [], [], []
+    for b in range(cfg.batch):
+        rng = np.random.default_rng([cfg.seed, step, rank, b])
+        s = make_sample(source, rng, cfg.views, (cfg.refs_min, cfg.refs_max), cfg.mask, cfg.p_warp, cfg.jitter, cfg.disp_noise)
+        win = (slice(None), slice(None))
+        if cfg.crop and cfg.crop < cfg.size:
+            y, x = (int(v) for v in rng.integers(0, cfg.size - cfg.crop + 1, 2))
+            win = (slice(y, y + cfg.crop), slice(x, x + cfg.crop))
+        xs.append(s.x0[:, win[0], win[1]])
+        cs.append(s.cond[:, win[0], win[1]])
+        ms.append(s.masks[:, win[0], win[1]])
+        rs.append(s.ref)
+    x0 = torch.from_numpy(np.stack(xs)).permute(0, 1, 4, 2, 3)  # [B, F, 3, H, W]
+    cond = torch.from_numpy(np.stack(cs)).permute(0, 1, 4, 2, 3)
+    masks = torch.from_numpy(np.stack(ms))[:, :, None]
+    b, f = x0.shape[:2]
+    flat = lambda t: t.reshape(b * f, *t.shape[2:])  # noqa: E731
+    if model.config.prefill == "telea":
+        cond = prefill_telea(flat(cond), flat(masks)).reshape(cond.shape)
+    z0 = model.encode(flat(x0).to(device)).reshape(b, f, -1, *model.encode_mask(flat(masks)).shape[-2:])
+    zc = model.encode(flat(cond).to(device)).reshape(z0.shape)
+    zm = model.encode_mask(flat(masks)).reshape(b, f, 1, *z0.shape[-2:]).to(device)
+    return {"x0": z0, "cond": zc, "masks": zm, "ref": torch.from_numpy(np.stack(rs)).to(device)}
+
+
+def loss_fn(model: MVDModel, unet, batch: dict, gen: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
+    """The training loss of one batch (all randomness from ``gen``)."""
+    x0, cond, masks, ref = batch["x0"], batch["cond"], batch["masks"], batch["ref"]
+    b, f = x0.shape[:2]
+    dev = x0.device
+    sched = model.schedule
+    t = torch.randint(0, sched.num_train_timesteps, (b,), generator=gen).to(dev)
+    noise = torch.randn(x0.shape, generator=gen).to(dev)
+    noise_c = torch.randn(x0.shape, generator=gen).to(dev)
+    drop = (torch.rand(b, generator=gen) < cfg.cfg_dropout).to(dev)
+    t_v = t[:, None].expand(b, f).reshape(-1)
+    x_t = sched.add_noise(x0.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v).reshape(x0.shape)
+    inp = build_condition(x_t, cond, masks, ref, x0, t, noise_c, sched.add_noise, drop=drop, mask_only=model.config.mask_only)
+    ctx = None
+    if model.config.unet.context_dim is not None:  # text / image embeddings are outside this trainer
+        ctx = torch.zeros(b * f, 1, model.config.unet.context_dim, device=dev)
+    out = unet(inp.reshape(b * f, *inp.shape[2:]), t_v, ctx, num_frames=f).reshape(x0.shape).float()
+    target = sched.target(x0.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v, model.config.prediction_type)
+    target = target.reshape(x0.shape)
+    w = 1.0 + (cfg.hole_weight - 1.0) * (1.0 - masks)
+    w = w * (~ref)[:, :, None, None, None].float()
+    err = (out - target) ** 2 * w
+    return err.sum() / (w.sum() * x0.shape[2]).clamp_min(1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the loop
+
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+
+
+def train(
+    cfg: TrainConfig,
+    out: str | Path,
+    resume: bool = True,
+    max_steps: int | None = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> list[tuple[int, float]]:
+    """Train (or continue) into ``out``; returns the ``(step, loss)`` pairs of this run.
+
+    ``max_steps`` stops early after that many steps of this call without a final checkpoint
+    (what a kill does; tests use it).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    acc = _accelerator(cfg)
+    device = acc.device if acc is not None else torch.device("cpu")
+    rank = acc.process_index if acc is not None else 0
+    main = acc.is_main_process if acc is not None else True
+    torch.manual_seed(cfg.seed)
+    model = MVDModel(cfg.model)
+    if cfg.model.space == "latent":
+        if cfg.vae is None:
+            raise See3DError("train config: a latent-space model needs vae = <diffusers AutoencoderKL folder>")
+        model.load_vae(cfg.vae)
+        model.vae.to(device)
+    unet = model.unet.to(device)
+    ema = MVDModel(cfg.model).unet.to(device)
+    ema.load_state_dict(unet.state_dict())
+    ema.requires_grad_(False)
+    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start = 0
+    ckpts = list_checkpoints(out)
+    if resume and ckpts:
+        start = load_checkpoint(ckpts[-1], unet, ema, opt)
+    elif ckpts and not resume:
+        raise See3DError(f"{out} already has checkpoints; resume, or choose an empty folder")
+    if main:
+        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    log_file = out / "loss.csv"
+    if main:
+        _truncate_log(log_file, start)
+    source = make_source(cfg.data, cfg.size, cfg.clip_frames, cfg.data_seed_offset)
+    wrapped = unet
+    if acc is not None:
+        wrapped, opt = acc.prepare(unet, opt)
+    history: list[tuple[int, float]] = []
+    end = cfg.steps if max_steps is None else min(cfg.steps, start + max_steps)
+    t0 = time.perf_counter()
+    for step in range(start, end):
+        for g in opt.param_groups:
+            g["lr"] = _lr(cfg, step)
+        batch = make_batch(cfg, source, step, rank, model, device)
+        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 64 + rank)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.bf16):
+            loss = loss_fn(model, wrapped, batch, gen, cfg)
+        opt.zero_grad(set_to_none=True)
+        if acc is not None:
+            acc.backward(loss)
+            acc.clip_grad_norm_(wrapped.parameters(), cfg.grad_clip)
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip)
+        opt.step()
+        with torch.no_grad():
+            d = min(cfg.ema_decay, (1 + step) / (10 + step))
+            for pe, p in zip(ema.parameters(), unet.parameters()):
+                pe.mul_(d).add_(p.detach(), alpha=1 - d)
+        lv = float(loss.detach())
+        if acc is not None and acc.num_processes > 1:
+            lv = float(acc.reduce(loss.detach(), reduction="mean"))
+        history.append((step + 1, lv))
+        if main:
+            with open(log_file, "a") as fh:
+                fh.write(f"{step + 1},{lv:.8f},{_lr(cfg, step):.3e},{time.perf_counter() - t0:.2f}\n")
+        if callback is not None:
+            callback(step + 1, lv)
+        if main and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
+            save_checkpoint(out, step + 1, unet, ema, opt if acc is None else opt.optimizer, cfg, cfg.keep_checkpoints)
+            plot_loss(log_file, out / "loss.png")
+        if acc is not None:
+            acc.wait_for_everyone()
+    return history
+
+
+def _accelerator(cfg: TrainConfig):
+    """An ``accelerate.Accelerator`` when running under ``accelerate launch`` or on CUDA, else None."""
+    import os
+
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 or "ACCELERATE_MIXED_PRECISION" in os.environ
+    if not (launched or torch.cuda.is_available()):
+        return None
+    try:
+        from accelerate import Accelerator
+    except ImportError:
+        if launched:
+            raise See3DError("multi-process training needs accelerate: pip install accelerate") from None
+        return None
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the loss log consistent with the resumed step (drop rows written after the checkpoint)."""
+    if not path.is_file():
+        if step == 0:
+            path.write_text("")
+        return
+    rows = [r for r in path.read_text().splitlines() if r and int(r.split(",")[0]) <= step]
+    path.write_text("".join(r + "\n" for r in rows))
+
+
+def read_loss_log(path: str | Path) -> np.ndarray:
+    rows = [r.split(",") for r in Path(path).read_text().splitlines() if r]
+    return np.array([[float(r[0]), float(r[1])] for r in rows]) if rows else np.zeros((0, 2))
+
+
+def plot_loss(log: Path, png: Path, width: int = 640, height: int = 360) -> None:
+    """Loss curve (raw and smoothed, log scale) as a PNG, drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    data = read_loss_log(log)
+    if len(data) < 2:
+        return
+    steps, loss = data[:, 0], np.log10(np.maximum(data[:, 1], 1e-8))
+    k = max(1, len(loss) // 50)
+    smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+    lo, hi = float(loss.min()), float(loss.max())
+    hi = hi if hi > lo else lo + 1
+    pad = 40
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+
+    def xy(s, v):
+        return pad + (s - steps[0]) / max(1.0, steps[-1] - steps[0]) * (width - 2 * pad), height - pad - (v - lo) / (hi - lo) * (height - 2 * pad)
+
+    d.line([xy(s, v) for s, v in zip(steps, loss)], fill=(180, 200, 240), width=1)
+    d.line([xy(s, v) for s, v in zip(steps[k - 1 :], smooth)], fill=(20, 60, 160), width=2)
+    d.rectangle([pad, pad, width - pad, height - pad], outline="black")
+    d.text((pad, 8), f"training loss (log10), steps {int(steps[0])}-{int(steps[-1])}", fill="black")
+    d.text((4, pad), f"{10**hi:.3g}", fill="black")
+    d.text((4, height - pad - 10), f"{10**lo:.3g}", fill="black")
+    from see3d.io.atomic import atomic_file
+
+    with atomic_file(png) as tmp:
+        img.save(tmp, format="PNG")
