@@ -177,6 +177,30 @@ def test_multiview_depth_consistency(kind):
     assert checked > 2000
 
 
+def test_reprojected_depth_matches_rays_of_other_view_on_all_surfaces():
+    """Curved surfaces too: the ray from camera j through the projection of view i's point meets it at z."""
+    clip = render_clip(2, frames=8, size=(48, 64), kind="objects", trajectory="orbit")
+    intr, scene = clip.intrinsics, clip.scene
+    i, j = 0, 7
+    fi = render(scene, intr, clip.poses[i])
+    fin = np.isfinite(fi.depth)
+    pts = unproject_depth(np.where(fin, fi.depth, 1.0), intr, clip.poses[i])[fin]
+    uv, z = project_points(pts, intr, clip.poses[j])
+    inside = (z > 0) & (uv[:, 0] > -0.5) & (uv[:, 1] > -0.5) & (uv[:, 0] < intr.width - 0.5) & (uv[:, 1] < intr.height - 0.5)
+    Rj, oj = clip.poses[j][:3, :3], clip.poses[j][:3, 3]
+    cam = np.stack([(uv[:, 0] - intr.cx) / intr.fx, (uv[:, 1] - intr.cy) / intr.fy, np.ones(len(uv))], -1)
+    t, pid, face = cast_rays_reference(scene, oj, cam @ Rj.T)
+    _, pid_i, face_i = cast_rays(scene, intr, clip.poses[i])
+    n_world = fi.normal[fin] @ clip.poses[i][:3, :3].T
+    facing_j = np.einsum("ni,ni->n", n_world, pts - oj) < 0  # the surface faces camera j there
+    # co-visible: camera j's ray first meets the same face of the same (convex) primitive, facing it
+    covis = inside & facing_j & (pid == pid_i[fin]) & (face == face_i[fin])
+    curved = np.isin(pid_i[fin], np.nonzero(np.isin(scene.ptype, [SPHERE, CYLINDER]))[0])
+    assert covis.mean() > 0.3 and (covis & curved).sum() > 20
+    rel = np.abs(t[covis] - z[covis]) / z[covis]
+    assert rel.max() < 1e-4 and np.median(rel) < 1e-6
+
+
 def test_focal_zoom_is_centre_crop():
     """At focal 2f the image is the centre of the image at f, magnified 2x (exactly, on shared rays)."""
     scene = make_scene(3, "room")
