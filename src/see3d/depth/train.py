@@ -39,7 +39,7 @@ class DepthTrainConfig:
     """Everything that decides the trained weights (seeded: the same config gives the same file)."""
 
     variant: str | None = "label"  #: "label" (CSTM_label), "image" (CSTM_image) or None (no canonical transform)
-    steps: int = 1500
+    steps: int = 3000
     batch: int = 8
     lr: float = 2e-3
     weight_decay: float = 1e-4
