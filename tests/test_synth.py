@@ -359,6 +359,23 @@ def test_trajectories_in_free_space_looking_at_content(kind, traj):
         assert (poses[:, :3, 1] @ UP < -0.75).all()
 
 
+def test_motion_scales_the_path():
+    def stats(motion):
+        travel, rot = [], []
+        for seed in range(6):
+            p = sample_trajectory(make_scene(seed, "room"), np.random.default_rng(seed), 20, "forward", motion=motion)
+            travel.append(np.linalg.norm(p[-1, :3, 3] - p[0, :3, 3]))
+            rot.append(rotation_angle_deg(p[0, :3, :3], p[-1, :3, :3]))
+        return np.median(travel), np.median(rot)
+
+    t_small, r_small = stats(0.5)
+    t_big, r_big = stats(2.0)
+    assert t_big > 2.5 * t_small and r_big > 2.5 * r_small
+    assert 16.0 <= r_big <= 64.0 and 4.0 <= r_small <= 16.0
+    with pytest.raises(See3DError, match="motion"):
+        sample_trajectory(make_scene(0), np.random.default_rng(0), 5, motion=0.0)
+
+
 def test_warp_leaves_realistic_holes():
     """Forward-splatting frame 0 into the last frame leaves some, not most, pixels uncovered."""
     fracs = []

@@ -47,6 +47,7 @@ def render_clip(
     *,
     normals: bool = False,
     antialias: int = 1,
+    motion: float = 1.0,
     progress=None,
 ) -> SynthClip:
     """Scene + camera path + render, all from ``seed``.
@@ -57,7 +58,8 @@ def render_clip(
     (``room``, ``objects``, ``street``), ``trajectory`` the path kind
     (``random``, ``orbit``, ``forward``).  ``normals`` keeps camera-frame normals,
     ``antialias`` (odd) averages that many sub-pixel colour samples per side (depth
-    stays the exact pixel-centre depth), ``progress(done, total)`` is called per frame.
+    stays the exact pixel-centre depth), ``motion`` scales the camera path (see
+    :func:`sample_trajectory`), ``progress(done, total)`` is called per frame.
     """
     h, w = _size(size)
     scene = make_scene(seed, kind)
@@ -66,7 +68,7 @@ def render_clip(
     if not np.isfinite(f) or f <= 0:
         raise See3DError(f"focal length must be a positive number of pixels, got {focal}")
     intr = Intrinsics(f, f, (w - 1) / 2.0, (h - 1) / 2.0, w, h)
-    poses = sample_trajectory(scene, rng, frames, trajectory)
+    poses = sample_trajectory(scene, rng, frames, trajectory, motion=motion)
     return render_views(scene, intr, poses, normals=normals, antialias=antialias, progress=progress)
 
 

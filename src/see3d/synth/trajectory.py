@@ -93,10 +93,14 @@ def sample_trajectory(
     kind: str = "random",
     *,
     clearance: float = 0.5,
+    motion: float = 1.0,
     max_tries: int = 400,
 ) -> np.ndarray:
     """A camera path ``[frames, 4, 4]`` (OpenCV camera-to-world) in free space, looking at content.
 
+    ``clearance``: minimum distance (m) of every camera centre to every surface.
+    ``motion``: scales the path length and the turn (and the accepted total rotation,
+    ``motion x`` 8-32 degrees, at most 90); hand-held jitter is not scaled.
     Deterministic given the state of ``rng``.  Raises :class:`See3DError` for an
     unknown ``kind`` or when no valid path is found in ``max_tries`` attempts.
     """
@@ -106,6 +110,10 @@ def sample_trajectory(
         raise See3DError(f"trajectory needs at least 1 frame, got {frames}")
     if not isinstance(rng, np.random.Generator):
         raise See3DError("sample_trajectory: rng must be a numpy.random.Generator")
+    if not (0.0 < float(motion) <= 4.0):
+        raise See3DError(f"trajectory motion scale must be in (0, 4], got {motion}")
+    if not (0.0 <= float(clearance) < 2.0):
+        raise See3DError(f"trajectory clearance must be in [0, 2) metres, got {clearance}")
     frames = int(frames)
     lo, hi = _eye_range(scene)
     s = np.linspace(0.0, 1.0, frames)
@@ -130,7 +138,7 @@ def sample_trajectory(
         finite = np.isfinite(depth)
         if finite.mean() < 0.4 or np.median(depth[finite]) < 0.9:
             continue
-        poses = _path(rng, kind, start, target, s)
+        poses = _path(rng, kind, start, target, s, float(motion))
         if poses is None:
             continue
         if np.all(scene.clearance(poses[:, :3, 3]) >= clearance):
@@ -138,15 +146,15 @@ def sample_trajectory(
     raise See3DError(f"could not find a free-space {kind} trajectory in scene {scene.kind}/{scene.seed}")
 
 
-def _path(rng, kind: str, start: np.ndarray, target: np.ndarray, s: np.ndarray) -> np.ndarray | None:
+def _path(rng, kind: str, start: np.ndarray, target: np.ndarray, s: np.ndarray, motion: float) -> np.ndarray | None:
     eye0 = start[:3, 3]
     N = len(s)
     if kind == "random":
         ang = rng.uniform(-np.pi, np.pi)
         direction = np.array([math.cos(ang), rng.uniform(-0.15, 0.15), math.sin(ang)])
         direction /= np.linalg.norm(direction)
-        eyes = eye0 + rng.uniform(0.15, 0.6) * _ease(s)[:, None] * direction + _wobble(rng, s, 0.03, 3)
-        turn = np.radians(rng.uniform(5.0, 25.0)) * rng.choice([-1, 1])
+        eyes = eye0 + motion * rng.uniform(0.15, 0.6) * _ease(s)[:, None] * direction + _wobble(rng, s, 0.03, 3)
+        turn = motion * np.radians(rng.uniform(5.0, 25.0)) * rng.choice([-1, 1])
         tilt = np.radians(rng.uniform(-5.0, 5.0))
         rot = _wobble(rng, s, np.radians(1.5), 3)
         poses = []
@@ -156,8 +164,8 @@ def _path(rng, kind: str, start: np.ndarray, target: np.ndarray, s: np.ndarray) 
     elif kind == "orbit":
         rel = eye0 - target
         r = float(np.hypot(rel[0], rel[2]))
-        arc = rng.uniform(0.3, 1.0)
-        total = min(arc / max(r, 1e-6), np.radians(30.0)) * rng.choice([-1, 1])
+        arc = motion * rng.uniform(0.3, 1.0)
+        total = min(arc / max(r, 1e-6), motion * np.radians(30.0)) * rng.choice([-1, 1])
         bob = _wobble(rng, s, 0.02, 1)[:, 0]
         poses = []
         for i in range(N):
@@ -169,11 +177,11 @@ def _path(rng, kind: str, start: np.ndarray, target: np.ndarray, s: np.ndarray) 
         fwd = start[:3, 2].copy()
         fwd[1] = 0.0
         fwd /= np.linalg.norm(fwd)
-        dist = rng.uniform(0.3, 0.8)
+        dist = motion * rng.uniform(0.3, 0.8)
         side = np.cross(fwd, UP)
         sway = np.radians(1.0)
         eyes = eye0 + dist * _ease(s)[:, None] * fwd + _wobble(rng, s, 0.04, 1) * side + _wobble(rng, s, 0.015, 1) * UP
-        turn = np.radians(rng.uniform(8.0, 25.0)) * rng.choice([-1, 1])
+        turn = motion * np.radians(rng.uniform(8.0, 25.0)) * rng.choice([-1, 1])
         rot = _wobble(rng, s, sway, 3)
         poses = []
         for i in range(N):
@@ -183,6 +191,7 @@ def _path(rng, kind: str, start: np.ndarray, target: np.ndarray, s: np.ndarray) 
     poses = np.stack(poses)
     if N > 1:
         total_rot = rotation_angle_deg(poses[0, :3, :3], poses[-1, :3, :3])
-        if not (ROTATION_RANGE_DEG[0] <= total_rot <= ROTATION_RANGE_DEG[1]):
+        lo, hi = motion * ROTATION_RANGE_DEG[0], min(motion * ROTATION_RANGE_DEG[1], 90.0)
+        if not (lo <= total_rot <= hi):
             return None
     return poses
