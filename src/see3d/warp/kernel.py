@@ -178,7 +178,7 @@ def _blend(rgb, depth, u, v, zt, ok, h_u, h_v, slope, zb, acc, depth_tol, out_rg
     S, H, W, C = rgb.shape
     height, width = zb.shape[0], zb.shape[1]
     acc[:] = 0.0  # colour sums, weight sum, depth sum
-    wxs = np.empty(int(4 * zb.shape[0] + 4 * zb.shape[1]) + 8, np.float32)  # column weights of one sample
+    wxs = np.empty(width + 2)  # column weights of one sample
     for s in range(S):
         dep, us, vs, zs, oks = depth[s], u[s], v[s], zt[s], ok[s]
         hus, hvs, sls, col = h_u[s], h_v[s], slope[s], rgb[s]
@@ -190,6 +190,9 @@ def _blend(rgb, depth, u, v, zt, ok, h_u, h_v, slope, zb, acc, depth_tol, out_rg
                 zz = Z_SKY if math.isinf(dep[i, j]) else zs[i, j]
                 r_u, r_v = 2.0 * hus[i, j], 2.0 * hvs[i, j]
                 iu, iv = 1.0 / r_u, 1.0 / r_v
+                c0 = col[i, j, 0]
+                c1 = col[i, j, 1] if C > 1 else 0.0
+                c2 = col[i, j, 2] if C > 2 else 0.0
                 x0 = max(int(math.floor(uu - r_u)) + 1, 0)
                 x1 = min(int(math.ceil(uu + r_u)) - 1, width - 1)
                 y0 = max(int(math.floor(vv - r_v)) + 1, 0)
@@ -198,9 +201,6 @@ def _blend(rgb, depth, u, v, zt, ok, h_u, h_v, slope, zb, acc, depth_tol, out_rg
                     continue
                 for x in range(x0, x1 + 1):
                     wxs[x - x0] = 1.0 - abs(x - uu) * iu
-                c0 = col[i, j, 0]
-                c1 = col[i, j, 1] if C > 1 else 0.0
-                c2 = col[i, j, 2] if C > 2 else 0.0
                 for y in range(y0, y1 + 1):
                     wy = 1.0 - abs(y - vv) * iv
                     if not wy > 0:
