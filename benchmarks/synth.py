@@ -42,7 +42,7 @@ def main() -> None:
     numba.set_num_threads(1)
 
     t0 = time.perf_counter()
-    from see3d.synth import make_scene, render, render_clip, sample_trajectory
+    from see3d.synth import render, render_clip
     from see3d.synth.raycast import cast_rays
     from see3d.synth.render import shade
     from see3d.synth.textures import texture_bank

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from see3d.camera import Intrinsics, look_at, project_points, unproject_depth
-from see3d.camera.pose import invert
 from see3d.errors import See3DError
 from see3d.synth import (
     SCENE_KINDS,

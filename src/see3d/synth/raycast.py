@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from see3d.camera.intrinsics import Intrinsics
-from see3d.synth.scene import BOX, CYLINDER, ROOM, SPHERE, Scene
+from see3d.synth.scene import BOX, ROOM, SPHERE, Scene
 
 #: Hits closer than this (metres of camera z) are ignored.
 T_MIN = 1e-6

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from see3d.synth.scene import BOX, CYLINDER, ROOM, SPHERE
+from see3d.synth.scene import BOX, ROOM, SPHERE
 
 
 @njit(cache=True, nogil=True)
