@@ -111,6 +111,21 @@ def test_normals_unit_facing_camera_and_match_depth_gradient():
     assert np.degrees(np.arccos(np.clip(cosang, -1, 1))).max() < 0.5
 
 
+def test_clearance_is_distance_to_nearest_surface():
+    scene = _hand_scene()  # room x in [-3, 3], y in [-3, 0], z in [-4, 4]; sphere r 0.4 at (0.5, -1, 2)
+    pts = np.array([
+        [0.5, -1.0, 1.0],   # 0.6 in front of the sphere
+        [-1.5, -1.5, 2.5],  # 0.5 above the box top (box y in [-1, 0])
+        [-2.0, -1.5, -3.5], # 0.5 from the back wall z = -4
+        [0.5, -1.0, 2.0],   # sphere centre: inside, -0.4
+        [1.5, -1.0, 1.0],   # cylinder centre (rotated 45 deg about z): inside, -0.2
+    ])  # fmt: skip
+    np.testing.assert_allclose(scene.clearance(pts), [0.6, 0.5, 0.5, -0.4, -0.2], atol=1e-12)
+    assert scene.is_free(pts, 0.45).tolist() == [True, True, True, False, False]
+    # outside the room counts as inside a wall
+    assert scene.clearance(np.array([0.0, -1.0, 5.0])) == pytest.approx(-1.0)
+
+
 @pytest.mark.parametrize("kind", SCENE_KINDS)
 def test_fast_path_matches_reference(kind):
     scene = make_scene(11, kind)
