@@ -4,8 +4,9 @@ Every path starts at a random eye point in free space (at least ``clearance``
 metres from every surface, so with any field of view up to ~100 degrees the
 nearest depth stays above ~0.3 m), at eye height (1.1-1.7 m above the floor in
 rooms), looking at a piece of content (furniture, an object, a poster) 1-6 m
-away (1.5-9 m outdoors, 4-12 m in streets).  Over the clip the camera moves a few tens of centimetres and turns by
-about 10-30 degrees in total:
+away (1.5-9 m outdoors, 4-12 m in streets) from at most ~30 degrees above or
+below the horizon.  Over the clip the camera moves a few tens of centimetres
+and turns by 8-32 degrees in total (``motion`` scales both):
 
 - ``random``: a smooth walk in a random direction (0.15-0.6 m) with a slow
   turn and small hand-held jitter (a few cm, ~1 degree of roll);
@@ -32,7 +33,6 @@ TRAJECTORY_KINDS = ("random", "orbit", "forward")
 
 #: Total rotation of a sampled path (first to last frame, degrees) is kept in this range.
 ROTATION_RANGE_DEG = (8.0, 32.0)
-
 
 #: Content is looked at from at most ~30 degrees above or below the horizon (tan 30 deg).
 MAX_PITCH = 0.58
