@@ -14,7 +14,7 @@ from see3d.errors import See3DError
 from see3d.gs import RasterOutput, eval_sh, rasterize, rgb_to_sh, sh_to_rgb
 from see3d.gs._project import project_gaussians
 from see3d.gs._reference import composite_dense
-from see3d.gs.rasterize import gsplat_available
+from see3d.gs.rasterize import gsplat_available, project_numba
 from see3d.gs.sh import SH_C0, sh_basis
 
 PARAMS = ("means", "quats", "log_scales", "opacity_logits", "sh")
@@ -140,6 +140,34 @@ def test_projection_means_and_ewa_covariance_match_pinhole_jacobian():
         assert torch.allclose(proj.conics.detach()[i], torch.stack([conic[0, 0], conic[0, 1], conic[1, 1]]))
         lam = torch.linalg.eigvalsh(cov).max()
         assert int(proj.radii[i]) == math.ceil(3 * math.sqrt(float(lam)))
+
+
+def test_numba_projection_and_its_backward_match_autograd_reference():
+    # Wide spread: many Gaussians off-screen, where the Jacobian is frustum-clamped.
+    p, viewmat, K = random_scene(3000, 48, 40, seed=8, spread=1.6, scale=0.4, behind=30)
+    args = [p[k] for k in PARAMS]
+    ref = project_gaussians(*args, viewmat, K, 48, 40, 3, 0.01, 1e4)
+    fast = project_numba(*args, viewmat, K, 48, 40, 3, 0.01, 1e4)
+    assert torch.equal(fast.visible, ref.visible)
+    vis = ref.visible
+    assert 300 < int(vis.sum()) < 2900
+    u = ref.means2d.detach()[vis, 0]
+    assert int(((u < -0.5 - 0.15 * 48) | (u > 47.5 + 0.15 * 48)).sum()) > 20  # clamped Jacobians seen
+    assert torch.equal(fast.radii, ref.radii)
+    assert (fast.boxes - ref.boxes).abs().max() <= 1  # floor/ceil at float32 ties
+    for name in ("means2d", "conics", "colors", "opacities", "depths"):
+        a, b = getattr(fast, name)[vis], getattr(ref, name)[vis]
+        assert rel_err(a.detach(), b.detach()) < 1e-5, name
+    g = torch.Generator().manual_seed(3)
+    cot = {name: torch.randn(getattr(ref, name).shape, generator=g) for name in
+           ("means2d", "conics", "colors", "opacities", "depths")}
+
+    def vjp(proj):
+        total = sum((getattr(proj, k)[vis] * c[vis]).sum() for k, c in cot.items())
+        return torch.autograd.grad(total, args)
+
+    for k, a, b in zip(PARAMS, vjp(fast), vjp(ref)):
+        assert rel_err(a, b) < 1e-4, (k, rel_err(a, b))
 
 
 # ----------------------------------------------------------------------------- ground truth

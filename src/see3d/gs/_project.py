@@ -41,7 +41,7 @@ class Projected:
     colors: torch.Tensor  # [N, 3] view-dependent colour, >= 0
     opacities: torch.Tensor  # [N] in (0, 1)
     depths: torch.Tensor  # [N] camera z
-    cov2d: torch.Tensor  # [N, 3] (xx, xy, yy) of the dilated 2D covariance
+    cov2d: torch.Tensor | None  # [N, 3] (xx, xy, yy) of the dilated 2D covariance (reference only)
     radii: torch.Tensor  # [N] int32, ceil(3 sigma_max) in pixels, 0 = culled
     visible: torch.Tensor  # [N] bool
     boxes: torch.Tensor  # [N, 4] int32 inclusive pixel box (x0, x1, y0, y1), clipped to the image

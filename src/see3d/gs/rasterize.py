@@ -164,6 +164,83 @@ class _NumbaComposite(torch.autograd.Function):
         )
 
 
+class _NumbaProject(torch.autograd.Function):
+    """Projection (:func:`see3d.gs._project.project_gaussians`) with numba forward/backward."""
+
+    @staticmethod
+    def forward(ctx, means, quats, log_scales, opacity_logits, sh, viewmat, K, width, height, deg, near, far):
+        f32 = np.float32
+        host = [np.ascontiguousarray(t.detach().cpu().numpy(), dtype=f32)
+                for t in (means, quats, log_scales, opacity_logits, sh, viewmat)]
+        Kh = K.detach().cpu().double()
+        cam = np.array([Kh[0, 0], Kh[1, 1], Kh[0, 2], Kh[1, 2]], dtype=f32)
+        n = means.shape[0]
+        means2d = np.zeros((n, 2), f32)
+        conics = np.zeros((n, 3), f32)
+        colors = np.zeros((n, 3), f32)
+        opac = np.zeros(n, f32)
+        depths = np.zeros(n, f32)
+        radii = np.zeros(n, np.int32)
+        boxes = np.zeros((n, 4), np.int32)
+        visible = np.zeros(n, np.bool_)
+
+        def kernel(lo, hi):
+            _nk.project_forward(lo, hi, *host[:5], deg, host[5], cam, width, height, f32(near), f32(far),
+                                means2d, conics, colors, opac, depths, radii, boxes, visible)
+
+        _run_ranges(kernel, n)
+        ctx.saved = (host, cam, width, height, deg, visible)
+        ctx.meta = (means.device, [t.dtype for t in (means, quats, log_scales, opacity_logits, sh)])
+        dev, dt = means.device, means.dtype
+        outs = [torch.from_numpy(a).to(device=dev, dtype=dt) for a in (means2d, conics, colors, opac, depths)]
+        extra = [torch.from_numpy(a).to(dev) for a in (radii, boxes, visible)]
+        ctx.mark_non_differentiable(*extra)
+        return (*outs, *extra)
+
+    @staticmethod
+    def backward(ctx, g_m2d, g_con, g_col, g_op, g_dep, *_):
+        host, cam, width, height, deg, visible = ctx.saved
+        device, dtypes = ctx.meta
+        f32 = np.float32
+        n = host[0].shape[0]
+
+        def prep(g, shape):
+            if g is None:
+                return np.zeros(shape, f32)
+            return np.ascontiguousarray(g.detach().cpu().numpy(), dtype=f32)
+
+        gs = (prep(g_m2d, (n, 2)), prep(g_con, (n, 3)), prep(g_col, (n, 3)), prep(g_op, (n,)), prep(g_dep, (n,)))
+        outs = [np.zeros_like(a) for a in host[:5]]
+
+        def kernel(lo, hi):
+            _nk.project_backward(lo, hi, *host[:5], deg, host[5], cam, width, height, visible, *gs, *outs)
+
+        _run_ranges(kernel, n)
+        grads = [torch.from_numpy(a).to(device=device, dtype=dt) for a, dt in zip(outs, dtypes)]
+        return (*grads, None, None, None, None, None, None, None)
+
+
+def _run_ranges(kernel, n: int, min_per_thread: int = 8192) -> None:
+    """Run ``kernel(lo, hi)`` over ``0..n`` in a few contiguous ranges across threads."""
+    nthreads = max(1, min(torch.get_num_threads(), n // min_per_thread))
+    if nthreads <= 1:
+        kernel(0, n)
+        return
+    bounds = np.linspace(0, n, nthreads + 1).astype(np.int64)
+    list(_pool(torch.get_num_threads()).map(lambda i: kernel(int(bounds[i]), int(bounds[i + 1])), range(nthreads)))
+
+
+def project_numba(means, quats, log_scales, opacity_logits, sh, viewmat, K, width, height,
+                  sh_degree, near, far) -> Projected:
+    """Fast twin of :func:`see3d.gs._project.project_gaussians` (no ``cov2d``; viewmat/K get no gradient)."""
+    m2d, con, col, op, dep, radii, boxes, vis = _NumbaProject.apply(
+        means, quats, log_scales, opacity_logits, sh, viewmat, K, int(width), int(height), int(sh_degree),
+        float(near), float(far),
+    )
+    return Projected(means2d=m2d, conics=con, colors=col, opacities=op, depths=dep, cov2d=None,
+                     radii=radii, visible=vis, boxes=boxes)
+
+
 def composite_numba(
     means2d, conics, colors, opacities, depths, boxes, width: int, height: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -308,8 +385,12 @@ def rasterize(
 
     viewmat = viewmat.to(device=means.device, dtype=means.dtype)
     K = K.to(device=means.device, dtype=means.dtype)
-    proj = project_gaussians(means, quats, log_scales, opacity_logits, sh, viewmat, K,
+    if backend == "numba" and not (viewmat.requires_grad or K.requires_grad):
+        proj = project_numba(means, quats, log_scales, opacity_logits, sh, viewmat, K,
                              width, height, sh_degree, near, far)
+    else:  # the reference path, or camera gradients wanted (autograd through the projection)
+        proj = project_gaussians(means, quats, log_scales, opacity_logits, sh, viewmat, K,
+                                 width, height, sh_degree, near, far)
     return _composite_projected(proj, width, height, background, backend)
 
 
