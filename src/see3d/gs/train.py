@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +72,10 @@ class GSTrainConfig:
     seed: int = 0
     device: str = "cpu"
     log_every: int = 10  #: steps between callback calls / progress updates
+    #: torch intra-op threads during the fit (0 = leave as is). The rasterizer's heavy loops are
+    #: numba kernels; torch's own per-step ops are small and, on a busy CPU, run several times
+    #: faster on one thread than on several that wait for each other.
+    torch_threads: int = 1
 
     @classmethod
     def for_iterations(cls, iterations: int, **overrides) -> "GSTrainConfig":
@@ -102,6 +107,18 @@ class GSTrainConfig:
 
 
 # --------------------------------------------------------------------------- rendering
+@contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch intra-op threads (0: unchanged), restoring the count after."""
+    before = torch.get_num_threads()
+    if n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _viewmat(c2w: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     return torch.as_tensor(invert(as_pose(c2w)), dtype=torch.float32, device=device)
 
@@ -175,7 +192,7 @@ def render_views(
 
         it = tqdm(it, desc="render", unit="view")
     out = []
-    with torch.no_grad():
+    with torch.no_grad(), torch_threads(1):
         for i in it:
             rgb = render(model, intr[i], p[i], background=background).rgb
             out.append(rgb.clamp(0, 1).cpu().numpy().astype(np.float32))
@@ -197,7 +214,8 @@ def evaluate_views(
     if renders.shape != imgs.shape:
         raise See3DError(f"evaluation images are {list(imgs.shape)} but renders are {list(renders.shape)}")
     ps = [psnr(r, g) for r, g in zip(renders, imgs)]
-    ss = [ssim(r, g) for r, g in zip(renders, imgs)]
+    with torch_threads(1):
+        ss = [ssim(r, g) for r, g in zip(renders, imgs)]
     return {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "psnr_per_view": ps, "ssim_per_view": ss, "views": len(ps)}
 
 
@@ -536,6 +554,8 @@ def fit_gaussians(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=cfg.iterations, desc="3DGS fit", unit="step")
+    threads = torch_threads(cfg.torch_threads)
+    threads.__enter__()
     perm: list[int] = []
     gen = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
@@ -583,6 +603,7 @@ def fit_gaussians(
             if bar is not None:
                 bar.update(1)
     finally:
+        threads.__exit__(None, None, None)
         if bar is not None:
             bar.close()
     result = params.model().detach()
