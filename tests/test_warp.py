@@ -154,9 +154,9 @@ def naive_nearest_splat(rgb, depth, K, c2w_s, c2w_t, W, H):
 
 @pytest.fixture(scope="module")
 def scene_pair():
-    """Source at the origin; target moved right/up/forward and turned towards the sphere."""
+    """Source at the origin; target moved 0.7 m right and turned towards the sphere."""
     c2w_s = np.eye(4)
-    c2w_t = look_at([0.5, -0.15, 0.3], [0.2, 0.2, 4.5])
+    c2w_t = look_at([0.7, 0.0, 0.0], [0.2, 0.2, 4.5])
     rgb_s, d_s = render(INTR, c2w_s)
     rgb_t, d_t = render(INTR, c2w_t)
     return rgb_s, d_s, c2w_s, rgb_t, d_t, c2w_t
