@@ -4,7 +4,7 @@
 convention, see :mod:`see3d.camera.intrinsics`), keeps the nearest hit, and
 shades it: texture (trilinear mip-mapped lookup at the material's physical
 scale) times Lambert lighting (ambient + a distant light + a point light with a
-soft distance falloff in rooms).  No shadows, no anti-aliasing: every pixel is
+soft distance falloff in rooms), times the scene's light colour / exposure.  No shadows, no anti-aliasing: every pixel is
 the colour of the surface point whose camera-z is stored in the depth map, so
 depth and colour agree exactly across views.  Rays that hit nothing (the sky of
 outdoor scenes) get depth ``inf`` and a sky colour that depends only on the ray
@@ -196,7 +196,8 @@ def shade_reference(
             dist = np.linalg.norm(to_l, axis=1)
             lam = np.maximum(np.einsum("ni,ni->n", n_world, to_l) / np.maximum(dist, 1e-9), 0.0)
             light += scene.point_power * lam / (1.0 + (dist / _FALLOFF_M) ** 2) * 2.0
-        rgb[hit] = np.clip(albedo * light[:, None].astype(np.float32), 0.0, 1.0)
+        lit = light[:, None] * np.asarray(scene.light_color, np.float64)
+        rgb[hit] = np.clip(albedo * lit.astype(np.float32), 0.0, 1.0)
         normal[hit] = (n_world @ np.asarray(c2w)[:3, :3]).astype(np.float32)
     return rgb.reshape(H, W, 3), normal.reshape(H, W, 3)
 
@@ -221,7 +222,7 @@ def shade(
         bank.texels, bank.table, float(TEX_SIZE),
         float(scene.ambient), float(scene.sun_power), scene.sun_dir,
         float(scene.point_power) if has_point else 0.0,
-        scene.light_pos if has_point else np.zeros(3), _FALLOFF_M,
+        scene.light_pos if has_point else np.zeros(3), _FALLOFF_M, np.asarray(scene.light_color, np.float64),
         _SKY_HORIZON.astype(np.float64), _SKY_ZENITH.astype(np.float64),
         rgb, normal,
     )  # fmt: skip

@@ -82,6 +82,8 @@ class Scene:
     point_power: float = 0.0
     sun_power: float = 0.0
     facts: dict = field(default_factory=dict)
+    #: colour and exposure of the light (multiplies the shading; white balance varies per scene)
+    light_color: np.ndarray = field(default_factory=lambda: np.ones(3))
 
     # ------------------------------------------------------------ derived arrays
     @property
@@ -192,6 +194,10 @@ class _Builder:
         return True
 
     def build(self, kind, seed, bounds, light_pos, sun_dir, ambient, point_power, sun_power, facts) -> Scene:
+        # white balance from warm (~3000 K) to cool (~6500 K) and an exposure of 0.85-1.2
+        warmth = self.rng.uniform(-1.0, 1.0) if kind == "room" else self.rng.uniform(-0.6, 0.4)
+        tint = np.array([1.0 + 0.08 * warmth, 1.0, 1.0 - 0.15 * warmth])
+        light_color = self.rng.uniform(0.85, 1.2) * tint / tint.mean()
         return Scene(
             kind=kind,
             seed=seed,
@@ -209,7 +215,8 @@ class _Builder:
             ambient=ambient,
             point_power=point_power,
             sun_power=sun_power,
-            facts=facts,
+            facts={**facts, "light_color": [float(x) for x in light_color]},
+            light_color=light_color,
         )
 
 

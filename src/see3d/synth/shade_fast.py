@@ -65,7 +65,7 @@ def shade_image(
     ptype, center, rot, half, face_mat,
     m_tex, m_tile, m_tint, m_swap, m_offset,
     texels, table, tex_size,
-    ambient, sun_power, sun_dir, point_power, light_pos, falloff,
+    ambient, sun_power, sun_dir, point_power, light_pos, falloff, light_color,
     horizon, zenith,
     rgb, normal,
 ):  # fmt: skip
@@ -181,7 +181,7 @@ def shade_image(
                 light += point_power * lam / (1.0 + q * q) * 2.0
             for c in range(3):
                 alb = ((1 - a) * a0[c] + a * a1[c]) * m_tint[m, c]
-                rgb[i, j, c] = min(max(alb * light, 0.0), 1.0)
+                rgb[i, j, c] = min(max(alb * (light * light_color[c]), 0.0), 1.0)
             normal[i, j, 0] = Rc[0, 0] * nx + Rc[1, 0] * ny + Rc[2, 0] * nz
             normal[i, j, 1] = Rc[0, 1] * nx + Rc[1, 1] * ny + Rc[2, 1] * nz
             normal[i, j, 2] = Rc[0, 2] * nx + Rc[1, 2] * ny + Rc[2, 2] * nz
