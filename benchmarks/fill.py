@@ -10,7 +10,7 @@ smooth fill is < 1). Whole-image PSNR for synth. Cross-view agreement (synth): e
 is warped into the next target with the true target depth; PSNR between that warp and the next
 filled view on pixels that were holes in both (consistent generations agree).
 
-    python benchmarks/fill.py --model mvd=src/see3d/assets/mvd_small [--model NAME=FOLDER ...]
+    python benchmarks/fill.py --model mvd=src/see3d/assets/mvd_small [--model NAME=FOLDER[@key=value,...] ...]
         [--scenes 6] [--size 128] [--seed 0] [--samples 1] [--strength 0.6] [--steps 10] [--threads 1]
 
 Every ``--model`` is run with the same holes and seeds; Telea and NS always run.
@@ -129,12 +129,18 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from see3d.fill import ClassicalFiller
     from see3d.mvd.filler import MVDFiller
+    from see3d.mvd.model import MVDConfig
 
     fillers = {"telea": ClassicalFiller("telea"), "ns": ClassicalFiller("ns")}
     over = {k: v for k, v in (("samples", args.samples), ("strength", args.strength), ("steps", args.steps), ("guidance_scale", args.guidance)) if v is not None}
     for spec in args.model:
         name, _, path = spec.partition("=")
-        fillers[name] = MVDFiller.from_pretrained(Path(path), **over)
+        path, _, opts = path.partition("@")  # NAME=FOLDER@strength=0.3,samples=2: per-model settings
+        mine = dict(over)
+        for kv in filter(None, opts.split(",")):
+            k, _, v = kv.partition("=")
+            mine[k] = type(getattr(MVDConfig(), k))(v) if k != "guidance_scale" else float(v)
+        fillers[name] = MVDFiller.from_pretrained(Path(path), **mine)
     t0 = time.perf_counter()
     cases = synth_cases(args.scenes, args.size)
     datasets = {"synth": cases}

@@ -154,3 +154,43 @@ def test_filler_keeps_known_pixels_and_fills_holes(tmp_path):
         filler.fill(warped, masks, refs=refs[:0])
     with pytest.raises(See3DError, match="no multi-view diffusion weights"):
         MVDFiller.from_pretrained(tmp_path / "empty")
+
+
+def test_autoregressive_groups_use_generated_anchors():
+    """A camera panning over a wide image: each group is warped (shifted) from the newest anchors."""
+    from see3d.fill import ClassicalFiller
+    from see3d.mvd.autoregressive import fill_autoregressive
+
+    rng = np.random.default_rng(0)
+    world = rng.random((16, 16 + 4 * 7, 3)).astype(np.float32)  # view k sees columns 4k .. 4k+16
+    view = lambda k: world[:, 4 * k : 4 * k + 16]  # noqa: E731
+    calls = []
+
+    def warp_group(anchors, anchor_ids, ids):
+        calls.append((list(anchor_ids), list(ids)))
+        src_id = anchor_ids[-1]  # the newest anchor
+        src = anchors[-1]
+        k_src = 0 if src_id < 0 else src_id + 1
+        warped, masks = [], []
+        for i in ids:
+            shift = 4 * ((i + 1) - k_src)
+            w = np.zeros_like(src)
+            m = np.zeros(src.shape[:2], np.float32)
+            if shift < 16:
+                w[:, : 16 - shift] = src[:, shift:]
+                m[:, : 16 - shift] = 1
+            warped.append(w)
+            masks.append(m)
+        return np.stack(warped), np.stack(masks)
+
+    out = fill_autoregressive(ClassicalFiller("telea"), view(0)[None], 6, warp_group, group=2, max_anchors=2)
+    assert out.shape == (6, 16, 16, 3)
+    assert calls == [([-1], [0, 1]), ([-1, 0, 1], [2, 3]), ([-1, 2, 3], [4, 5])]
+    # known pixels are exact copies of the true view (the warp of a true anchor / earlier known pixels)
+    assert np.allclose(out[0][:, :12], view(1)[:, :12])
+    assert np.allclose(out[2][:, :4], view(3)[:, :4])
+    # view 3 was warped from the *generated* view 2: it carries view 2's filled pixels as known
+    assert np.array_equal(out[2][:, 4:12], out[1][:, 8:16])
+    assert not np.allclose(out[1][:, 8:16], view(2)[:, 8:16])
+    with pytest.raises(See3DError, match="S >= 1"):
+        fill_autoregressive(ClassicalFiller("telea"), np.zeros((0, 4, 4, 3)), 2, warp_group)
