@@ -503,22 +503,36 @@ def _make_room(seed: int, rng: np.random.Generator) -> Scene:
         if ph > 1.2:
             ph = 1.2
             pw = ph * bank.aspect[bank.index(name)]
+        fw = rng.uniform(0.03, 0.06) if rng.uniform() < 0.7 else 0.0  # picture frame width
+        ow, oh = pw / 2 + fw, ph / 2 + fw  # outer half size
         for _try in range(6):  # a free spot on some wall, away from doors and other posters
             wl = int(rng.integers(4))
             L = _wall_length(wl, W, D)
-            along = rng.uniform(-L / 2 + pw / 2 + 0.1, L / 2 - pw / 2 - 0.1)
-            hc = min(rng.uniform(1.3, 1.8), H - ph / 2 - 0.1)  # centre height above the floor
-            if b.wall_free(wl, along - pw / 2, along + pw / 2, hc - ph / 2, hc + ph / 2):
+            along = rng.uniform(-L / 2 + ow + 0.1, L / 2 - ow - 0.1)
+            hc = min(rng.uniform(1.3, 1.8), H - oh - 0.1)  # centre height above the floor
+            if b.wall_free(wl, along - ow, along + ow, hc - oh, hc + oh):
                 break
         else:
             continue
-        yaw, x, z = _wall_pose(wl, W, D, along, 0.03, gap=-0.01)
+        yaw, x, z = _wall_pose(wl, W, D, along, 0.03, gap=-0.01)  # 2 cm proud of the wall
         m = b.material(Material(name, 0.0))
         b.add_part(_frame_at(x, z, yaw), BOX, (0, -hc, 0), (pw / 2, ph / 2, 0.015), m, "poster")
-        b.wall_rects.append((wl, along - pw / 2, along + pw / 2, hc - ph / 2, hc + ph / 2))
+        if fw > 0:
+            yaw, fx_, fz_ = _wall_pose(wl, W, D, along, 0.02, gap=-0.01)  # 1 cm proud: a border around it
+            frame_mat = b.material(_object_material(rng, 0.0))
+            b.add_part(_frame_at(fx_, fz_, yaw), BOX, (0, -hc, 0), (ow, oh, 0.01), frame_mat, "frame")
+        b.wall_rects.append((wl, along - ow, along + ow, hc - oh, hc + oh))
         b.content.append(np.array([x, -hc, z]))
 
+    # baseboards along the walls (8 cm high, 1.5 cm deep)
+    base = b.material(Material("plaster", 1.0, _tint(rng, rng.uniform(0.3, 1.0, 3), 0.05)))
+    for sx, sz, hx, hz in ((-1, 0, 0.0075, D / 2), (1, 0, 0.0075, D / 2), (0, -1, W / 2, 0.0075), (0, 1, W / 2, 0.0075)):
+        b.add(BOX, (sx * (W / 2 - 0.0075), -0.04, sz * (D / 2 - 0.0075)), (hx, 0.04, hz), base, "baseboard")
+
     light = np.array([rng.uniform(-W / 4, W / 4), -H + 0.3, rng.uniform(-D / 4, D / 4)])
+    lr, lh = rng.uniform(0.15, 0.25), rng.uniform(0.05, 0.1)  # ceiling lamp above the light
+    lamp = b.material(Material("plaster", 0.5, _tint(rng, (1.0, 0.97, 0.9), 0.03)))
+    b.add(CYLINDER, (light[0], -H + lh, light[2]), (lr, lh, lr), lamp, "ceiling_lamp")
     sun = np.array([rng.uniform(-1, 1), -1.0, rng.uniform(-1, 1)])
     bounds = np.array([[-W / 2, -H, -D / 2], [W / 2, 0.0, D / 2]])
     facts = {"room_size": (float(W), float(H), float(D))}

@@ -158,15 +158,18 @@ def _procedural(name: str, rng: np.random.Generator) -> np.ndarray:
         g = 0.2 + 0.75 * _periodic_noise(rng, n, 1.6)
     elif name == "fine_noise":
         g = 0.55 + 0.4 * (_periodic_noise(rng, n, 0.8, low_cut=4.0) - 0.5) * 2
-    elif name == "wood":
-        warp = _periodic_noise(rng, n, 2.0)
+    elif name == "wood":  # 4 planks across v, grain along u, staggered plank ends
         planks = 4
-        plank = np.floor(v * planks)
-        offs = rng.uniform(0, 1, planks)[plank.astype(int)]
-        rings = 0.5 + 0.5 * np.sin(2 * np.pi * (6 * u + 3 * warp + offs * 7) + 20 * (v * planks % 1))
-        g = 0.45 + 0.3 * rings ** 3 + 0.15 * _periodic_noise(rng, n, 1.2)
-        seam = np.abs((v * planks) % 1 - 0.5) > 0.48
-        g = np.where(seam, 0.2, g)
+        warp = _periodic_noise(rng, n, 2.2)
+        pv = v * planks
+        plank = np.floor(pv).astype(int)
+        offs = rng.uniform(0, 1, planks)[plank]
+        shade = rng.uniform(0.8, 1.1, planks)[plank]
+        grain = 0.5 + 0.5 * np.sin(2 * np.pi * (3 * (pv % 1) + 2.0 * warp + offs * 5))
+        g = shade * (0.62 - 0.2 * grain**4 + 0.18 * _periodic_noise(rng, n, 1.0))
+        side_seam = np.abs(pv % 1 - 0.5) > 0.485
+        end_seam = ((u + offs) % 1) < 0.006
+        g = np.where(side_seam | end_seam, 0.18, g)
     elif name == "tiles":
         tile = 2
         fu, fv = (u * tile) % 1, (v * tile) % 1
