@@ -127,6 +127,29 @@ def test_fit_recovers_a_gaussian_scene_on_held_out_views():
     assert all(math.isfinite(t.abs().sum().item()) for t in model.tensors().values())
 
 
+def test_perceptual_term_is_used():
+    """A perceptual loss (LPIPS-like: distances of features from a small conv net) is called and trains."""
+    gt = _gt_scene(20)
+    intr = Intrinsics.from_fov(50.0, 24, 24)
+    poses = _ring_poses(4)
+    imgs = render_views(gt, intr, poses)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3, padding=1))
+    calls = []
+
+    def feat_dist(pred, target):
+        calls.append(pred.requires_grad)
+        f = net(pred.permute(2, 0, 1)[None])
+        g = net(target.permute(2, 0, 1)[None])
+        return (f - g).pow(2).mean()
+
+    cfg = GSTrainConfig(iterations=30, sh_degree=0, ssim_weight=0.0, perceptual_weight=1.0, densify_until=0)
+    init = gt.means.numpy() + 0.03
+    model = fit_gaussians(imgs, intr, poses, init_points=init, config=cfg, perceptual_loss=feat_dist)
+    assert len(calls) == 30 and all(calls)
+    assert evaluate_views(model, imgs, intr, poses)["psnr"] > evaluate_views(GaussianModel.from_points(init, None, 0), imgs, intr, poses)["psnr"]
+
+
 def test_fit_input_errors():
     intr = Intrinsics.from_fov(50.0, 16, 12)
     poses = _ring_poses(2)

@@ -55,6 +55,9 @@ class GSTrainConfig:
     lr_sh_rest: float = 2.5e-3 / 20
     # loss
     ssim_weight: float = 0.2  #: loss = (1 - w) L1 + w (1 - SSIM)
+    #: weight of the optional perceptual term (``perceptual_loss`` of :func:`fit_gaussians`, e.g. LPIPS
+    #: with a locally available backbone); 0 = off
+    perceptual_weight: float = 0.1
     # densification (standard 3DGS strategy)
     densify_from: int = 100
     densify_until: int = 1000
@@ -501,6 +504,7 @@ def fit_gaussians(
     progress: bool = False,
     callback: Callable[[int, dict], None] | None = None,
     init_model: GaussianModel | None = None,
+    perceptual_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> GaussianModel:
     """Optimise 3D Gaussians so their renders match ``images [N, H, W, 3]`` (float [0, 1] or uint8).
 
@@ -509,6 +513,9 @@ def fit_gaussians(
     given, else ``init_points [M, 3]`` (+ ``init_colors [M, 3]``), else random points inside the
     views' common frusta. ``callback(step, stats)`` is called every ``config.log_every`` steps with
     ``loss``, ``psnr`` (of that step's view), ``num_gaussians`` and ``elapsed_s``.
+    ``perceptual_loss(pred, target)`` (images ``[H, W, 3]`` in [0, 1] -> scalar), when given, is
+    added with weight ``config.perceptual_weight`` (the See3D recipe uses LPIPS; see3d ships no
+    LPIPS weights, so pass one built from a backbone you have).
     """
     cfg = (config or GSTrainConfig()).validate()
     imgs = _images_array(images)
@@ -583,6 +590,8 @@ def fit_gaussians(
                 loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - s)
             else:
                 loss = l1
+            if perceptual_loss is not None and cfg.perceptual_weight > 0:
+                loss = loss + cfg.perceptual_weight * perceptual_loss(pred, target)
             lv = float(loss.detach())
             if not math.isfinite(lv):
                 raise See3DError(f"3DGS fit diverged at step {step} (loss is {lv})")
