@@ -154,6 +154,16 @@ def test_filler_keeps_known_pixels_and_fills_holes(tmp_path):
         filler.fill(warped, masks, refs=refs[:0])
     with pytest.raises(See3DError, match="no multi-view diffusion weights"):
         MVDFiller.from_pretrained(tmp_path / "empty")
+    # residual composition: full-resolution Telea + the model's low-resolution correction
+    res = MVDFiller.from_pretrained(tmp_path / "m", compose="residual").fill(warped, masks, refs=refs, seed=0)
+    assert np.array_equal(res[masks == 1], warped[masks == 1])
+    from see3d.fill import fill_telea
+
+    tel = np.stack([fill_telea(w, m) for w, m in zip(warped, masks)])
+    corr = res - tel
+    assert 0 < np.abs(corr[masks == 0]).mean() < 0.5 and np.all(corr[masks == 1] == 0)
+    with pytest.raises(See3DError, match="compose"):
+        MVDFiller.from_pretrained(tmp_path / "m", compose="blend")
 
 
 def test_autoregressive_groups_use_generated_anchors():

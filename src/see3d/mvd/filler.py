@@ -104,7 +104,8 @@ class MVDFiller:
         tw = torch.from_numpy(np.stack(small_rgb)).permute(0, 3, 1, 2).float()
         tm = torch.from_numpy(np.stack(small_m))[:, None].float()
         tr = torch.from_numpy(small_refs).permute(0, 3, 1, 2).float()
-        cond = model.encode(model.prepare_condition(tw, tm))
+        cond_img = model.prepare_condition(tw, tm)
+        cond = model.encode(cond_img)
         ref_z = model.encode(tr)
         mz = model.encode_mask(tm)
         acc = None
@@ -114,9 +115,16 @@ class MVDFiller:
             img = model.decode(z)
             acc = img if acc is None else acc + img
         gen = (acc / n).permute(0, 2, 3, 1).numpy()
+        residual = model.config.compose == "residual"
+        if residual:
+            from see3d.fill.classical import fill_telea
+
+            gen = gen - cond_img.permute(0, 2, 3, 1).numpy()
         out = warped.copy()
         for i in range(out.shape[0]):
             up = cv2.resize(gen[i], (W, H), interpolation=cv2.INTER_CUBIC)
+            if residual:
+                up = up + fill_telea(warped[i], known[i])
             hole = known[i] < 0.5
             out[i][hole] = np.clip(up[hole], 0.0, 1.0)
         return out

@@ -46,6 +46,8 @@ class MVDConfig:
     fill_scale: float = 1.0  #: the filler runs the model at this fraction of the input resolution
     max_side: int = 512  #: ... and at most this many pixels on the long side
     max_views: int = 16  #: views per network call (references + targets); more targets are chunked
+    compose: str = "replace"  #: filler: "replace" holes by the upsampled output, or "residual": full-res
+    #: Telea fill + upsampled (output - low-res Telea fill) (models with prefill="telea")
 
     def __post_init__(self) -> None:
         if isinstance(self.unet, dict):
@@ -60,6 +62,8 @@ class MVDConfig:
             (self.samples >= 1, "samples must be >= 1"),
             (0.0 < self.fill_scale <= 1.0, "fill_scale must be in (0, 1]"),
             (self.max_views >= 2, "max_views must be >= 2"),
+            (self.compose in ("replace", "residual"), f"compose must be replace or residual, got {self.compose!r}"),
+            (self.compose == "replace" or self.prefill == "telea", "compose='residual' needs prefill='telea'"),
         ]
         for ok, msg in checks:
             if not ok:

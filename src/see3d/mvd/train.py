@@ -55,6 +55,7 @@ class TrainConfig:
     jitter: float = 0.05  #: brightness / colour difference between views
     disp_noise: float = 0.03  #: relative disparity noise of the warp depth
     hole_weight: float = 1.0  #: loss weight of hole pixels relative to known ones
+    t_max: int = 1000  #: timesteps drawn from [0, t_max); < 1000 trains only for partial-noise sampling
     seed: int = 0
     data_seed_offset: int = 0  #: synth scenes: seeds start here (benchmarks hold out others)
     ckpt_every: int = 200
@@ -75,6 +76,10 @@ class TrainConfig:
         m = self.model.unet.downsample_factor * (1 if self.model.space == "pixel" else 8)
         if (self.crop or self.size) % m:
             raise See3DError(f"train config: training size {self.crop or self.size} must be a multiple of {m}")
+        if not 1 <= self.t_max <= 1000:
+            raise See3DError(f"train config: t_max must be in [1, 1000], got {self.t_max}")
+        if self.t_max < 1000 and self.model.strength > self.t_max / 1000:
+            raise See3DError(f"train config: a model trained on t < {self.t_max} must sample with strength <= {self.t_max / 1000}")
         if self.crop > self.size:
             raise See3DError(f"train config: crop {self.crop} is larger than size {self.size}")
 
@@ -197,7 +202,7 @@ def loss_fn(model: MVDModel, unet, batch: dict, gen: torch.Generator, cfg: Train
     b, f = x0.shape[:2]
     dev = x0.device
     sched = model.schedule
-    t = torch.randint(0, sched.num_train_timesteps, (b,), generator=gen).to(dev)
+    t = torch.randint(0, min(cfg.t_max, sched.num_train_timesteps), (b,), generator=gen).to(dev)
     noise = torch.randn(x0.shape, generator=gen).to(dev)
     noise_c = torch.randn(x0.shape, generator=gen).to(dev)
     drop = (torch.rand(b, generator=gen) < cfg.cfg_dropout).to(dev)
