@@ -12,6 +12,7 @@ the optimisation loop, following the original 3DGS recipe:
   ``dense_fraction * extent``) or split in two samples with scales / 1.6 (if large);
   Gaussians with opacity < ``prune_opacity`` (or, after the first opacity reset, larger than
   ``prune_scale * extent`` in the world) are removed; the total never exceeds ``max_gaussians``;
+- densification and resets stop at ``densify_until`` or 80% of the iterations, whichever is first;
 - every ``opacity_reset_every`` steps (while densifying) opacities are clamped to
   ``2 * prune_opacity`` so that floaters must earn their opacity back.
 
@@ -407,13 +408,20 @@ class DensifyStrategy:
     count: torch.Tensor = field(default_factory=lambda: torch.zeros(0))
     resets_done: int = 0
 
+    @property
+    def until(self) -> int:
+        """Last densification step: ``densify_until``, but never in the final 20% of the run
+        (new and reset Gaussians need steps to settle)."""
+        n = self.cfg.iterations
+        return min(self.cfg.densify_until, n - max(1, n // 5))
+
     def reset_stats(self, n: int, device) -> None:
         self.grad_accum = torch.zeros(n, device=device)
         self.count = torch.zeros(n, device=device)
 
     def after_backward(self, step: int, means2d: torch.Tensor, radii: torch.Tensor, width: int, height: int) -> None:
         """Accumulate screen-space gradient norms of the visible Gaussians."""
-        if step >= self.cfg.densify_until or means2d.grad is None:
+        if step >= self.until or means2d.grad is None:
             return
         g = means2d.grad.detach().clone()
         g[:, 0] *= width / 2.0
@@ -427,10 +435,10 @@ class DensifyStrategy:
         cfg = self.cfg
         info = {}
         s = step + 1
-        if cfg.densify_from <= s < cfg.densify_until and s % cfg.densify_every == 0:
+        if cfg.densify_from <= s < self.until and s % cfg.densify_every == 0:
             info = self._densify_and_prune(params, rng)
             self.reset_stats(len(params), params.p["means"].device)
-        if cfg.opacity_reset_every > 0 and s < cfg.densify_until and s % cfg.opacity_reset_every == 0:
+        if cfg.opacity_reset_every > 0 and s < self.until and s % cfg.opacity_reset_every == 0:
             with torch.no_grad():
                 cap = math.log(2 * cfg.prune_opacity / (1 - 2 * cfg.prune_opacity))
                 params.p["opacity_logits"].clamp_(max=cap)
@@ -541,9 +549,9 @@ def fit_gaussians(
         model = GaussianModel(*(t[sel] for t in model.tensors().values()))
 
     _, extent = camera_extent(P)
-    d = np.linalg.norm(model.means.numpy()[None, :, :] - P[:, None, :3, 3], axis=-1) if len(model) < 50_000 else None
-    if d is not None:
-        extent = max(extent, 0.05 * float(np.median(d)))
+    sample = model.means.numpy()[:: max(1, len(model) // 5000)]
+    d = np.linalg.norm(sample[None, :, :] - P[:, None, :3, 3], axis=-1)
+    extent = max(extent, 0.05 * float(np.median(d)))
     extent = max(extent, 1e-6)
 
     params = _Params(model, cfg, extent, device)
