@@ -204,3 +204,31 @@ def test_autoregressive_groups_use_generated_anchors():
     assert not np.allclose(out[1][:, 8:16], view(2)[:, 8:16])
     with pytest.raises(See3DError, match="S >= 1"):
         fill_autoregressive(ClassicalFiller("telea"), np.zeros((0, 4, 4, 3)), 2, warp_group)
+
+
+@pytest.mark.slow  # importing diffusers takes 10-20 s on a loaded 2-core machine
+def test_latent_space_model_with_local_vae_folder(tmp_path):
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    vae = diffusers.AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=8,
+        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+    )
+    vae.save_pretrained(tmp_path / "vae")
+    u = MultiViewUNetConfig(
+        in_channels=9, out_channels=4, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
+        attention_resolutions=(2,), num_head_channels=8, context_dim=None, norm_groups=4,
+    )
+    m = MVDModel(MVDConfig(unet=u, space="latent", steps=2, fill_scale=1.0))
+    with pytest.raises(See3DError, match="without a VAE"):
+        m.encode(torch.zeros(1, 3, 8, 8))
+    m.save_pretrained(tmp_path / "m")
+    filler = MVDFiller.from_pretrained(tmp_path / "m")
+    filler.model.load_vae(tmp_path / "vae")
+    assert filler.model.downscale == 2 and filler.working_size(16, 24) == (16, 24)
+    rng = np.random.default_rng(0)
+    warped = rng.random((2, 16, 24, 3)).astype(np.float32)
+    masks = np.ones((2, 16, 24), np.float32)
+    masks[:, 4:10, 6:14] = 0
+    out = filler.fill(warped, masks, refs=warped[:1], seed=0)
+    assert out.shape == warped.shape and np.array_equal(out[masks == 1], warped[masks == 1])

@@ -110,8 +110,12 @@ class MVDModel(torch.nn.Module):
 
     @property
     def downscale(self) -> int:
-        """Pixels per model-space cell (8 for the SD VAE, 1 in pixel space)."""
-        return 1 if self.config.space == "pixel" else 8
+        """Pixels per model-space cell (1 in pixel space, 8 for the SD VAE)."""
+        if self.config.space == "pixel":
+            return 1
+        if self.vae is not None:
+            return 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return 8
 
     def load_vae(self, path: str | Path) -> None:
         """Attach a diffusers ``AutoencoderKL`` from a local folder (latent-space models)."""
