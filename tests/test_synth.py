@@ -262,6 +262,13 @@ def test_clip_shapes_and_focal_range():
     seen = []
     render_clip(2, frames=3, size=16, progress=lambda i, n: seen.append((i, n)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+    # parallel frames give the same clip
+    one = render_clip(2, frames=4, size=(24, 32), normals=True)
+    par = render_clip(2, frames=4, size=(24, 32), normals=True, workers=2, progress=lambda i, n: seen.append((i, n)))
+    np.testing.assert_array_equal(one.rgb, par.rgb)
+    np.testing.assert_array_equal(one.depth, par.depth)
+    np.testing.assert_array_equal(one.normal, par.normal)
+    assert seen[-1] == (4, 4)
 
 
 # ------------------------------------------------------------------ textures and metric sizes

@@ -42,6 +42,7 @@ def synth_cmd(
     trajectory: str = typer.Option("random", "--trajectory", "-t", help="Camera path: random (hand-held walk) | orbit | forward."),
     motion: float = typer.Option(1.0, "--motion", help="Scale of the camera motion (1 = a few tens of cm and 8-32 degrees over the clip)."),
     antialias: int = typer.Option(1, "--antialias", min=1, max=9, help="Colour samples per pixel side (odd; depth stays the exact pixel-centre depth)."),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, max=256, help="Frames rendered in parallel threads (same output)."),
     video: bool = typer.Option(False, "--video/--no-video", help="Also write video.mp4 per clip."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -73,7 +74,7 @@ def synth_cmd(
             s = seed + k
             clip = render_clip(
                 s, frames=frames, size=shape, focal=focal, kind=kind, trajectory=trajectory,
-                antialias=antialias, motion=motion, progress=lambda i, n: bar.update(1),
+                antialias=antialias, motion=motion, workers=workers, progress=lambda i, n: bar.update(1),
             )  # fmt: skip
             meta = {"seed": s, "kind": kind, "trajectory": trajectory, "motion": motion, "depth": "depth/<name>.npy, metres, 0 = sky", **clip.scene.facts}
             write_clip(clip, tmp if clips == 1 else tmp / f"clip_{s:06d}", meta, video=video)

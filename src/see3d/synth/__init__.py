@@ -48,6 +48,7 @@ def render_clip(
     normals: bool = False,
     antialias: int = 1,
     motion: float = 1.0,
+    workers: int = 1,
     progress=None,
 ) -> SynthClip:
     """Scene + camera path + render, all from ``seed``.
@@ -59,7 +60,8 @@ def render_clip(
     (``random``, ``orbit``, ``forward``).  ``normals`` keeps camera-frame normals,
     ``antialias`` (odd) averages that many sub-pixel colour samples per side (depth
     stays the exact pixel-centre depth), ``motion`` scales the camera path (see
-    :func:`sample_trajectory`), ``progress(done, total)`` is called per frame.
+    :func:`sample_trajectory`), ``workers`` renders frames in parallel threads (same
+    result), ``progress(done, total)`` is called per frame.
     """
     h, w = _size(size)
     scene = make_scene(seed, kind)
@@ -69,7 +71,7 @@ def render_clip(
         raise See3DError(f"focal length must be a positive number of pixels, got {focal}")
     intr = Intrinsics(f, f, (w - 1) / 2.0, (h - 1) / 2.0, w, h)
     poses = sample_trajectory(scene, rng, frames, trajectory, motion=motion)
-    return render_views(scene, intr, poses, normals=normals, antialias=antialias, progress=progress)
+    return render_views(scene, intr, poses, normals=normals, antialias=antialias, workers=workers, progress=progress)
 
 
 __all__ = [

@@ -273,28 +273,54 @@ def render(
 
 
 def render_views(
-    scene: Scene, intr: Intrinsics, poses: np.ndarray, *, normals: bool = False, antialias: int = 1, progress=None
+    scene: Scene,
+    intr: Intrinsics,
+    poses: np.ndarray,
+    *,
+    normals: bool = False,
+    antialias: int = 1,
+    workers: int = 1,
+    progress=None,
 ) -> SynthClip:
     """Render ``scene`` from every pose ``[N, 4, 4]`` with the same intrinsics.
 
     ``normals``: also keep camera-frame normals; ``antialias``: see :func:`render`;
-    ``progress``: optional callable ``progress(done, total)`` called after each frame.
+    ``workers``: frames rendered in parallel threads (the kernels release the GIL;
+    the result does not depend on it); ``progress``: optional callable
+    ``progress(done, total)`` called after each frame.
     """
     if not isinstance(scene, Scene):
         raise See3DError(f"render_views: scene must be a see3d.synth.Scene (from make_scene), got {type(scene).__name__}")
     poses = np.asarray(poses, np.float64)
     if poses.ndim != 3 or poses.shape[1:] not in ((4, 4), (3, 4)) or len(poses) == 0:
         raise See3DError(f"render_views: poses must be [N, 4, 4], got shape {poses.shape}")
+    if int(workers) < 1:
+        raise See3DError(f"render_views: workers must be at least 1, got {workers}")
     poses = np.stack([_check_camera(intr, p) for p in poses])
     N, H, W = len(poses), intr.height, intr.width
     rgb = np.empty((N, H, W, 3), np.float32)
     depth = np.empty((N, H, W), np.float32)
     nrm = np.empty((N, H, W, 3), np.float32) if normals else None
-    for i, p in enumerate(poses):
-        fr = render(scene, intr, p, antialias=antialias)
+
+    def one(i: int) -> None:
+        fr = render(scene, intr, poses[i], antialias=antialias)
         rgb[i], depth[i] = fr.rgb, fr.depth
         if nrm is not None:
             nrm[i] = fr.normal
-        if progress is not None:
-            progress(i + 1, N)
+
+    if int(workers) == 1 or N == 1:
+        for i in range(N):
+            one(i)
+            if progress is not None:
+                progress(i + 1, N)
+    else:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        texture_bank()  # build the shared texture bank once, before the threads
+        with ThreadPoolExecutor(max_workers=int(workers)) as pool:
+            futures = [pool.submit(one, i) for i in range(N)]
+            for done, fut in enumerate(as_completed(futures), 1):
+                fut.result()
+                if progress is not None:
+                    progress(done, N)
     return SynthClip(rgb, depth, intr, poses, nrm, scene)
