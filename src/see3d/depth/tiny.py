@@ -137,6 +137,8 @@ class TinyDepthNet(nn.Module):
             save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(tmp))
         with atomic_file(path / "config.json") as tmp:
             tmp.write_text(json.dumps(self.config.to_dict(), indent=2))
+        for f in ("model.safetensors", "config.json"):
+            (path / f).chmod(0o644)
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> "TinyDepthNet":

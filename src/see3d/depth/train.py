@@ -268,9 +268,8 @@ def train_depth(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        losses.append(loss.item())
-        if on_step is not None:
-            on_step(step, cfg.steps, losses[-1])
+        last_loss = loss.item()
+        losses.append(last_loss)
         if step % cfg.log_every == 0 or step == cfg.steps:
             dt = time.perf_counter() - t0
             log(f"step {step}/{cfg.steps} loss {np.mean(losses):.4f} lr {_lr(cfg, step - 1):.2e} {dt / len(losses):.2f} s/step")
@@ -280,6 +279,8 @@ def train_depth(
 
             with atomic_file(ck) as tmp:
                 torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": step, "config": resume_key}, tmp)
+        if on_step is not None:  # after the checkpoint: an exception here loses nothing
+            on_step(step, cfg.steps, last_loss)
     model.eval()
     model.save_pretrained(run / "model")
     log(f"saved {run / 'model'}")
@@ -299,6 +300,8 @@ def export_bundled(model_dir: str | Path, weights_path: str | Path) -> None:
         shutil.copyfile(model_dir / "model.safetensors", tmp)
     with atomic_file(weights_path.with_suffix(".json")) as tmp:
         shutil.copyfile(model_dir / "config.json", tmp)
+    for f in (weights_path, weights_path.with_suffix(".json")):
+        f.chmod(0o644)  # package data: readable by everyone (temporary files start as 0600)
 
 
 # ----------------------------------------------------------------------------- synth evaluation

@@ -1,0 +1,77 @@
+"""Training the tiny depth network: it learns, it resumes exactly, it exports; the bundled file loads."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from see3d.depth.train import DepthTrainConfig, export_bundled, log_depth_loss, render_depth_set, train_depth
+from see3d.depth.tiny import BUNDLED_WEIGHTS, TinyDepthNet
+from see3d.errors import See3DError
+
+SMALL = dict(channels=(8, 16, 32), image_size=(32, 48), scenes=3, frames_per_scene=2, batch=4, warmup=2, log_every=1, checkpoint_every=1, lr=3e-3)
+
+
+def test_rendered_set_is_metric_and_uses_the_focal_range():
+    data = render_depth_set(4, 2, (32, 48), focal_range=(300.0, 2000.0), seed=1)
+    assert data.rgb.shape == (8, 32, 48, 3) and data.rgb.dtype == np.uint8
+    assert np.all((data.focal >= 300) & (data.focal <= 2000))
+    assert np.all(data.focal[0::2] == data.focal[1::2])  # one focal per clip
+    assert np.all(np.isfinite(data.depth)) and (data.depth > 0).mean() > 0.5  # sky -> 0
+    k = data.intrinsics(3)
+    assert (k.width, k.height, k.fx) == (48, 32, data.focal[3])
+
+
+def test_loss_only_counts_valid_labels():
+    lp = torch.zeros(1, 1, 2, 2)
+    lab = torch.tensor([[[1.0, -1.0], [np.e, 0.0]]])
+    assert log_depth_loss(lp, lab).item() == pytest.approx(0.5)
+
+
+def test_training_learns_resumes_and_exports(tmp_path):
+    cfg = DepthTrainConfig(steps=4, **SMALL)
+    straight = train_depth(cfg, tmp_path / "a")
+    log = (tmp_path / "a" / "train.log").read_text()
+    assert "step 4/4" in log and (tmp_path / "a" / "data.npz").is_file()
+
+    class Stop(Exception):
+        pass
+
+    def interrupt(step, n, loss):
+        if step == 2:  # checkpointed before the callback
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_depth(cfg, tmp_path / "b", on_step=interrupt)
+    resumed = train_depth(cfg, tmp_path / "b")
+    assert "resumed at step 2" in (tmp_path / "b" / "train.log").read_text()
+    ma, mb = TinyDepthNet.from_pretrained(straight), TinyDepthNet.from_pretrained(resumed)
+    for (k, a), (_, b) in zip(ma.state_dict().items(), mb.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+    # a different data/model config cannot resume from this checkpoint
+    with pytest.raises(See3DError, match="different training config"):
+        train_depth(DepthTrainConfig(steps=4, **{**SMALL, "lr": 1e-3}), tmp_path / "b")
+    export_bundled(straight, tmp_path / "x.safetensors")
+    m = TinyDepthNet.from_pretrained(tmp_path / "x.safetensors")
+    assert m.config.training["config"]["steps"] == 4 and m.config.variant == "label"
+
+
+@pytest.mark.slow
+def test_training_reduces_the_loss(tmp_path):
+    cfg = DepthTrainConfig(steps=40, **{**SMALL, "scenes": 2, "frames_per_scene": 1, "log_every": 10, "checkpoint_every": 40})
+    train_depth(cfg, tmp_path / "r")
+    losses = [float(line.split("loss ")[1].split()[0]) for line in (tmp_path / "r" / "train.log").read_text().splitlines() if " loss " in line]
+    assert len(losses) == 4 and losses[-1] < 0.7 * losses[0]
+
+
+def test_bundled_weights_load_and_state_their_training():
+    if not BUNDLED_WEIGHTS.is_file():
+        pytest.skip("bundled weights not built")
+    m = TinyDepthNet.from_pretrained()
+    cfg = m.config
+    assert cfg.variant == "label" and cfg.canonical_focal == 1000.0
+    assert cfg.training["command"] == "see3d train depth"
+    assert tuple(cfg.training["config"]["focal_range"]) == (300.0, 2000.0)
+    assert BUNDLED_WEIGHTS.stat().st_size < 8e6  # a few MB
+    json.dumps(cfg.to_dict())
