@@ -335,7 +335,7 @@ def _lamp(b, frame, mat, shade_mat):
     h = b.rng.uniform(1.4, 1.7)
     b.add_part(frame, CYLINDER, (0, -0.015, 0), (0.15, 0.015, 0.15), mat, "lamp")
     b.add_part(frame, CYLINDER, (0, -h / 2, 0), (0.015, h / 2, 0.015), mat, "lamp")
-    b.add_part(frame, CYLINDER, (0, -h - 0.12, 0), (0.2, 0.15, 0.2), [shade_mat, shade_mat, shade_mat, shade_mat, shade_mat, shade_mat], "lamp")
+    b.add_part(frame, CYLINDER, (0, -h - 0.12, 0), (0.2, 0.15, 0.2), shade_mat, "lamp")
     R, t = frame
     b.content.append(t + R @ np.array([0.0, -h, 0.0]))
 
