@@ -6,6 +6,8 @@ Compares, single-threaded and in the same run:
   source pixel, round to the nearest target pixel, hard z-buffer with
   ``np.minimum.at``, colour of the winning sample (no sub-pixel splatting, cracks
   under magnification);
+- ``numba-plain``: the same nearest-pixel z-buffer compiled with numba, written here
+  too: the cost floor of any forward splat (no footprints, no blending, cracks);
 - ``numba``: :func:`see3d.warp.warp_views` with the compiled kernel, both splat modes
   (``bilinear``: footprint coverage + soft z-buffer tent blending; ``nearest``:
   footprint coverage + hard z-buffer);
@@ -23,7 +25,11 @@ import argparse
 import os
 import time
 
-import numpy as np
+# single-threaded BLAS for the NumPy baseline (set before NumPy loads its BLAS)
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
 
 
 def make_source(size: int, seed: int = 0):
@@ -60,6 +66,38 @@ def numpy_nearest_warp(rgb, depth, K, c2w_src, K_t, c2w_t, width, height):
     return out.reshape(height, width, 3), np.where(mask, zbuf, 0).reshape(height, width), mask.reshape(height, width)
 
 
+def numba_plain_warp():
+    """Compile a nearest-pixel z-buffer warp in numba (the cost floor of any forward splat)."""
+    import math
+
+    from numba import njit
+
+    @njit(cache=True, error_model="numpy")
+    def warp(rgb, depth, K, T, Kt, width, height):
+        H, W = depth.shape
+        zb = np.full((height, width), np.inf)
+        out = np.zeros((height, width, 3), np.float32)
+        for i in range(H):
+            for j in range(W):
+                d = depth[i, j]
+                X = (j - K[0, 2]) / K[0, 0] * d
+                Y = (i - K[1, 2]) / K[1, 1] * d
+                Xt = T[0, 0] * X + T[0, 1] * Y + T[0, 2] * d + T[0, 3]
+                Yt = T[1, 0] * X + T[1, 1] * Y + T[1, 2] * d + T[1, 3]
+                Zt = T[2, 0] * X + T[2, 1] * Y + T[2, 2] * d + T[2, 3]
+                if not Zt > 1e-6:
+                    continue
+                x = int(math.floor(Kt[0, 0] * Xt / Zt + Kt[0, 2] + 0.5))
+                y = int(math.floor(Kt[1, 1] * Yt / Zt + Kt[1, 2] + 0.5))
+                if 0 <= x < width and 0 <= y < height and Zt < zb[y, x]:
+                    zb[y, x] = Zt
+                    for c in range(3):
+                        out[y, x, c] = rgb[i, j, c]
+        return out, zb
+
+    return warp
+
+
 def best_of(fn, repeats: int, clock=time.process_time) -> float:
     """Smallest time of ``repeats`` calls. The default clock is this process's CPU time, which
     on a shared machine is far steadier than wall time (no waiting for other processes)."""
@@ -94,7 +132,9 @@ def main() -> None:
     print(f"# warp benchmark: 1 source -> {args.targets} targets, {args.threads} thread(s), "
           f"{'wall' if args.wall else 'process CPU'} time, cpu count {os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.1f}, numba {numba.__version__}, torch {torch.__version__}")
-    header = ("size", "numpy-nearest", "numba-bilinear", "numba-nearest", "torch-ref", "speedup (np/numba-bil)", "holes %")
+    plain = numba_plain_warp()
+    header = ("size", "numpy-nearest", "numba-plain", "numba-bilinear", "numba-nearest", "torch-ref",
+              "speedup (np/numba-bil)", "holes %")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for size in args.sizes:
@@ -112,13 +152,18 @@ def main() -> None:
         t_np = best_of(
             lambda: [numpy_nearest_warp(rgb, depth, K, np.eye(4), K, p, size, size) for p in poses], args.repeats, clock
         ) / len(poses)
+        rel = [np.linalg.inv(p) for p in poses]
+        plain(rgb, depth.astype(np.float64), K, rel[0], K, size, size)  # warm-up
+        t_plain = best_of(
+            lambda: [plain(rgb, depth.astype(np.float64), K, T, K, size, size) for T in rel], args.repeats, clock
+        ) / len(poses)
         nt = max(1, min(args.torch_targets, len(poses)))
         t_torch = best_of(
             lambda: warp_views(rgb, depth, K, np.eye(4), Kt[:nt], poses[:nt], size, size, backend="torch"), 1, clock
         ) / nt
         holes = 100.0 * (1.0 - run("bilinear").mask.mean())
         ms = lambda t: f"{1000 * t:.2f}"  # noqa: E731
-        print(f"| {size}x{size} | {ms(t_np)} | {ms(t_bil)} | {ms(t_near)} | {ms(t_torch)} | {t_np / t_bil:.1f}x | {holes:.1f} |")
+        print(f"| {size}x{size} | {ms(t_np)} | {ms(t_plain)} | {ms(t_bil)} | {ms(t_near)} | {ms(t_torch)} | {t_np / t_bil:.1f}x | {holes:.1f} |")
     print("(milliseconds per target, best of repeats; torch-ref timed on --torch-targets targets)")
 
 
