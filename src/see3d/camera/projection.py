@@ -6,8 +6,12 @@ camera-to-world (OpenCV convention, see :mod:`see3d.camera.pose`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported lazily: NumPy users of the camera module do not pay for it
+    import torch
 
 from see3d.camera.intrinsics import Intrinsics
 from see3d.camera.pose import invert
@@ -43,8 +47,10 @@ def project_points(
     return np.stack([u, v], axis=-1), z
 
 
-def unproject_depth_torch(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+def unproject_depth_torch(depth: "torch.Tensor", K: "torch.Tensor") -> "torch.Tensor":
     """Batched unprojection: ``depth [B, H, W]``, ``K [B, 3, 3]`` -> camera points ``[B, H, W, 3]``."""
+    import torch
+
     B, H, W = depth.shape
     v, u = torch.meshgrid(
         torch.arange(H, dtype=depth.dtype, device=depth.device),
@@ -58,8 +64,10 @@ def unproject_depth_torch(depth: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return torch.stack([x, y, depth], dim=-1)
 
 
-def project_points_torch(points_cam: torch.Tensor, K: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def project_points_torch(points_cam: "torch.Tensor", K: "torch.Tensor") -> "tuple[torch.Tensor, torch.Tensor]":
     """Camera points ``[B, N, 3]`` -> pixels ``[B, N, 2]`` and z ``[B, N]`` (``K [B, 3, 3]``)."""
+    import torch
+
     z = points_cam[..., 2]
     uv = points_cam[..., :2] / z.unsqueeze(-1)
     u = uv[..., 0] * K[:, 0, 0].unsqueeze(-1) + K[:, 0, 2].unsqueeze(-1)
