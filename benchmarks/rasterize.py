@@ -58,13 +58,16 @@ def _loss(out):
 
 
 def time_backend(params, viewmat, K, size, backend, reps, backward):
+    """Median wall and process-CPU seconds (CPU time is the robust figure on a busy machine)."""
     times = []
+    cpus = []
     for i in range(reps + 1):
         for p in params.values():
             p.grad = None
         if backend == "gsplat":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
+        c0 = time.process_time()
         with torch.set_grad_enabled(backward):
             out = rasterize(**params, viewmat=viewmat, K=K, width=size, height=size, backend=backend)
             if backward:
@@ -73,7 +76,8 @@ def time_backend(params, viewmat, K, size, backend, reps, backward):
             torch.cuda.synchronize()
         if i > 0:
             times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+            cpus.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpus)
 
 
 def time_dense(params, viewmat, K, size, rows, backward):
@@ -110,6 +114,17 @@ def scene_stats(params, viewmat, K, size):
         return int(proj.visible.sum()), float(r.median()), float(torch.cat(counts).mean())
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -124,7 +139,8 @@ def main() -> None:
     ap.add_argument("--sample-rows", type=int, default=32)
     args = ap.parse_args()
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+    print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "
           f"({numba.get_num_threads()} threads)")
     t0 = time.perf_counter()
@@ -138,14 +154,15 @@ def main() -> None:
         print(f"\n== {args.n} Gaussians at {size}x{size}: {vis} visible, median 3-sigma radius "
               f"{med_r:.1f} px, {blended:.1f} Gaussians blended per pixel (mean over 512 pixels)")
         rss0 = maxrss_mb()
-        fwd, _ = time_backend(params, viewmat, K, size, "numba", args.reps, backward=False)
-        fb, _ = time_backend(params, viewmat, K, size, "numba", args.reps, backward=True)
+        fwd, fwd_cpu = time_backend(params, viewmat, K, size, "numba", args.reps, backward=False)
+        fb, fb_cpu = time_backend(params, viewmat, K, size, "numba", args.reps, backward=True)
         print(f"numba   forward {fwd:8.3f} s   forward+backward {fb:8.3f} s   "
-              f"(peak RSS {maxrss_mb():.0f} MB, +{maxrss_mb() - rss0:.0f} MB)")
+              f"(CPU time {fwd_cpu:.3f} / {fb_cpu:.3f} s; peak RSS {maxrss_mb():.0f} MB, "
+              f"+{maxrss_mb() - rss0:.0f} MB)")
         if gsplat_available():  # pragma: no cover - GPU
             gp, gv, gk = make_scene(args.n, size, device="cuda")
-            gf, _ = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=False)
-            gfb, _ = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=True)
+            gf, _c = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=False)
+            gfb, _c = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=True)
             print(f"gsplat  forward {gf:8.4f} s   forward+backward {gfb:8.4f} s   ({torch.cuda.get_device_name()})")
         mode = args.dense
         if mode == "auto":
@@ -161,6 +178,7 @@ def main() -> None:
         print(f"dense   forward {dfwd:8.3f} s   forward+backward {dfb:8.3f} s   ({label}; "
               f"peak RSS {maxrss_mb():.0f} MB, +{maxrss_mb() - rss0:.0f} MB)")
         print(f"speed-up numba vs dense: forward {dfwd / fwd:.0f}x, forward+backward {dfb / fb:.0f}x")
+    print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 They compute exactly the maths of :mod:`see3d.gs._reference` (read that first), fast:
 
-* Binning: every visible Gaussian, already in depth order, carries a conservative
+* Binning: every visible Gaussian, taken in depth order, carries a conservative
   pixel box (its 3-sigma / alpha-threshold ellipse); it is listed in each 16x16 tile
   its box touches. Lists keep depth order.
 * Forward: tiles are independent; :func:`see3d.gs.rasterize` hands disjoint sets of
@@ -82,14 +82,24 @@ def row_span(mx, my, ca, cb, cc, plim, v, bx0, bx1):  # pragma: no cover - compi
 
 
 @nb.njit(cache=True, nogil=True)
-def bin_gaussians(boxes, width, height):  # pragma: no cover - compiled
-    """boxes [M, 4] int32 (x0, x1, y0, y1), depth-ordered -> (tile_start [T+1], tile_ids [P])."""
+def sort_visible(depth, visible):  # pragma: no cover - compiled
+    """Indices of the visible Gaussians, nearest first; stable (ties keep input order)."""
+    idx = np.nonzero(visible)[0]
+    order = np.argsort(depth[idx], kind="mergesort")
+    return idx[order].astype(np.int32)
+
+
+@nb.njit(cache=True, nogil=True)
+def bin_gaussians(order, boxes, width, height):  # pragma: no cover - compiled
+    """Tile lists of the Gaussians ``order`` (depth-sorted indices; ``boxes [N, 4]`` int32
+    inclusive pixel boxes x0, x1, y0, y1) -> (tile_start [T+1], tile_ids [P] Gaussian indices).
+    """
     ntx = (width + TILE - 1) // TILE
     nty = (height + TILE - 1) // TILE
     ntiles = ntx * nty
     counts = np.zeros(ntiles + 1, dtype=np.int64)
-    m = boxes.shape[0]
-    for g in range(m):
+    for j in range(order.shape[0]):
+        g = order[j]
         tx0 = boxes[g, 0] // TILE
         tx1 = boxes[g, 1] // TILE
         ty0 = boxes[g, 2] // TILE
@@ -101,7 +111,8 @@ def bin_gaussians(boxes, width, height):  # pragma: no cover - compiled
         counts[t + 1] += counts[t]
     cursor = counts[:ntiles].copy()
     ids = np.empty(counts[ntiles], dtype=np.int32)
-    for g in range(m):
+    for j in range(order.shape[0]):
+        g = order[j]
         tx0 = boxes[g, 0] // TILE
         tx1 = boxes[g, 1] // TILE
         ty0 = boxes[g, 2] // TILE

@@ -108,13 +108,15 @@ class _NumbaComposite(torch.autograd.Function):
     """Composite depth-sorted Gaussians with the numba kernels (CPU, float32)."""
 
     @staticmethod
-    def forward(ctx, means2d, conics, colors, opacities, depths, boxes, width, height):
+    def forward(ctx, means2d, conics, colors, opacities, depths, boxes, visible, width, height):
         arrs = [
             np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
             for t in (means2d, conics, colors, opacities, depths)
         ]
         box = np.ascontiguousarray(boxes.cpu().numpy(), dtype=np.int32)
-        tile_start, tile_ids = _nk.bin_gaussians(box, width, height)
+        vis = np.ascontiguousarray(visible.cpu().numpy(), dtype=np.bool_)
+        order = _nk.sort_visible(arrs[4], vis)
+        tile_start, tile_ids = _nk.bin_gaussians(order, box, width, height)
         ntiles = tile_start.shape[0] - 1
         rgb = np.zeros((height, width, 3), dtype=np.float32)
         accd = np.zeros((height, width), dtype=np.float32)
@@ -158,6 +160,7 @@ class _NumbaComposite(torch.autograd.Function):
             g[:, _nk.G_R : _nk.G_B + 1],
             g[:, _nk.G_OP],
             g[:, _nk.G_Z],
+            None,
             None,
             None,
             None,
@@ -242,15 +245,16 @@ def project_numba(means, quats, log_scales, opacity_logits, sh, viewmat, K, widt
 
 
 def composite_numba(
-    means2d, conics, colors, opacities, depths, boxes, width: int, height: int
+    means2d, conics, colors, opacities, depths, boxes, visible, width: int, height: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Fast twin of :func:`see3d.gs._reference.composite_dense` (inputs depth-sorted, with pixel boxes)."""
-    if means2d.shape[0] == 0:
-        z = means2d.new_zeros(height, width) + 0.0 * means2d.sum()
-        return means2d.new_zeros(height, width, 3) + 0.0 * means2d.sum(), z, z.clone()
+    """Fast twin of :func:`see3d.gs._reference.composite_dense`.
+
+    Takes all ``N`` Gaussians with their pixel boxes and visibility (it sorts the visible
+    ones by depth itself); returns ``rgb [H, W, 3]`` (no background), ``acc_depth``, ``alpha``.
+    """
     return _NumbaComposite.apply(
         means2d.float(), conics.float(), colors.float(), opacities.float(), depths.float(),
-        boxes, int(width), int(height),
+        boxes, visible, int(width), int(height),
     )
 
 
@@ -397,12 +401,14 @@ def rasterize(
 def _composite_projected(proj: Projected, width: int, height: int, background, backend: str) -> RasterOutput:
     if torch.is_grad_enabled() and proj.means2d.requires_grad:
         proj.means2d.retain_grad()
-    idx = depth_order(proj)
-    args = (proj.means2d[idx], proj.conics[idx], proj.colors[idx], proj.opacities[idx], proj.depths[idx])
     if backend == "numba":
-        rgb, accd, alpha = composite_numba(*args, proj.boxes[idx], width, height)
-        rgb, accd, alpha = rgb.to(proj.means2d.dtype), accd.to(proj.means2d.dtype), alpha.to(proj.means2d.dtype)
+        rgb, accd, alpha = composite_numba(proj.means2d, proj.conics, proj.colors, proj.opacities,
+                                           proj.depths, proj.boxes, proj.visible, width, height)
+        dt = proj.means2d.dtype
+        rgb, accd, alpha = rgb.to(dt), accd.to(dt), alpha.to(dt)
     else:
+        idx = depth_order(proj)
+        args = (proj.means2d[idx], proj.conics[idx], proj.colors[idx], proj.opacities[idx], proj.depths[idx])
         rgb, accd, alpha = composite_dense(*args, width, height, pixel_chunk=4096)
     if background is not None:
         rgb = rgb + (1.0 - alpha)[..., None] * background
