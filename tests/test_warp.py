@@ -300,8 +300,8 @@ def test_sky_moves_by_rotation_only_and_background_depth():
 def test_torch_in_torch_out_and_trajectory_helper(scene_pair):
     rgb, depth = scene_pair[0], scene_pair[1]
     poses = np.stack([np.eye(4), look_at([0.3, 0.0, 0.0], [0.0, 0.0, 5.0])])
-    res_np = warp_to_trajectory(rgb, depth, INTR, poses)
-    res_t = warp_to_trajectory(torch.from_numpy(rgb), torch.from_numpy(depth), INTR, torch.from_numpy(poses))
+    res_np = warp_to_trajectory(rgb, depth, INTR, None, poses)
+    res_t = warp_to_trajectory(torch.from_numpy(rgb), torch.from_numpy(depth), INTR, np.eye(4), torch.from_numpy(poses))
     assert isinstance(res_t.rgb, torch.Tensor) and res_t.mask.dtype == torch.bool
     assert res_np.rgb.shape == (2, 144, 192, 3) and len(res_np) == 2
     np.testing.assert_allclose(res_t.rgb.numpy(), res_np.rgb, atol=1e-6)

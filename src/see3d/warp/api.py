@@ -218,12 +218,12 @@ def warp_to_trajectory(
     rgb,
     depth,
     intr: Intrinsics,
+    c2w,
     poses,
-    c2w=None,
     **kwargs,
 ) -> WarpResult:
-    """Warp one view (``rgb [H, W, C]``, ``depth [H, W]``, camera ``intr`` at ``c2w``,
-    identity by default) into every pose of ``poses [T, 4, 4]`` with the same intrinsics.
+    """Warp one view (``rgb [H, W, C]``, ``depth [H, W]``, camera ``intr`` at pose ``c2w``;
+    ``None`` = identity) into every pose of ``poses [T, 4, 4]`` with the same intrinsics.
 
     Extra keyword arguments go to :func:`warp_views`.
     """
