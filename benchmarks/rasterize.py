@@ -15,7 +15,6 @@ skipped (``--dense off``). On a GPU with gsplat installed, gsplat is timed as we
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import platform
 import resource

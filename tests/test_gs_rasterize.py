@@ -11,11 +11,10 @@ import torch
 
 from see3d.camera import Intrinsics, look_at, project_points
 from see3d.errors import See3DError
-from see3d.gs import RasterOutput, eval_sh, rasterize, rgb_to_sh, sh_to_rgb
+from see3d.gs.rasterize import RasterOutput, gsplat_available, project_numba, rasterize
 from see3d.gs._project import project_gaussians
-from see3d.gs._reference import composite_dense
-from see3d.gs.rasterize import gsplat_available, project_numba
-from see3d.gs.sh import SH_C0, sh_basis
+from see3d.gs.sh import eval_sh, rgb_to_sh, sh_to_rgb
+from see3d.gs.sh import sh_basis
 
 PARAMS = ("means", "quats", "log_scales", "opacity_logits", "sh")
 

@@ -28,6 +28,7 @@ magnitude in pixels, the usual densification signal.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -75,33 +76,37 @@ def gsplat_available() -> bool:
 _PARALLEL_MIN_PAIRS = 4096
 _POOL: ThreadPoolExecutor | None = None
 _POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
 
 
 def _pool(n: int) -> ThreadPoolExecutor:
     global _POOL, _POOL_SIZE
-    if _POOL is None or _POOL_SIZE != n:
-        if _POOL is not None:
-            _POOL.shutdown(wait=True)
-        _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="see3d-raster")
-        _POOL_SIZE = n
-    return _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < n:
+            # An older, smaller pool is left to finish its work and be collected.
+            _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="see3d-raster")
+            _POOL_SIZE = n
+        return _POOL
 
 
-def _run_tiles(kernel, ntiles: int, npairs: int, *args) -> None:
-    """Run ``kernel(tiles, *args)`` over all tiles, split across threads when worth it.
+def _run_tiles(kernel, tile_start: np.ndarray) -> None:
+    """Run ``kernel(tiles)`` over all tiles, split across threads when worth it.
 
-    The kernels release the GIL and touch disjoint memory per tile. Tile sets are
-    interleaved (tile i goes to chunk i mod C) so that each chunk samples the whole image,
-    and there are a few more chunks than threads to even out the load.
+    The kernels release the GIL and touch disjoint memory per tile. Tiles are dealt,
+    most expensive first (list length), in snake order into a few more chunks than
+    threads, and the chunks are handed out dynamically: an even load without atomics.
     """
+    ntiles = tile_start.shape[0] - 1
     nthreads = max(1, torch.get_num_threads())
-    tiles = np.arange(ntiles, dtype=np.int64)
-    if nthreads == 1 or npairs < _PARALLEL_MIN_PAIRS or ntiles < 2:
-        kernel(tiles, *args)
+    if nthreads == 1 or int(tile_start[-1]) < _PARALLEL_MIN_PAIRS or ntiles < 2:
+        kernel(np.arange(ntiles, dtype=np.int64))
         return
     nchunks = min(ntiles, 4 * nthreads)
-    chunks = [tiles[i::nchunks] for i in range(nchunks)]
-    list(_pool(nthreads).map(lambda c: kernel(c, *args), chunks))
+    by_cost = np.argsort(-np.diff(tile_start), kind="stable")
+    lane = np.arange(ntiles) % (2 * nchunks)
+    lane = np.where(lane < nchunks, lane, 2 * nchunks - 1 - lane)
+    chunks = [np.sort(by_cost[lane == c]) for c in range(nchunks)]
+    list(_pool(nthreads).map(kernel, chunks))
 
 
 class _NumbaComposite(torch.autograd.Function):
@@ -117,16 +122,15 @@ class _NumbaComposite(torch.autograd.Function):
         vis = np.ascontiguousarray(visible.cpu().numpy(), dtype=np.bool_)
         order = _nk.sort_visible(arrs[4], vis)
         tile_start, tile_ids = _nk.bin_gaussians(order, box, width, height)
-        ntiles = tile_start.shape[0] - 1
         rgb = np.zeros((height, width, 3), dtype=np.float32)
         accd = np.zeros((height, width), dtype=np.float32)
         tfin = np.ones((height, width), dtype=np.float32)
         ncon = np.zeros((height, width), dtype=np.int32)
 
-        def kernel(tiles, *_):
+        def kernel(tiles):
             _nk.composite_forward(*arrs, box, tile_start, tile_ids, tiles, width, rgb, accd, tfin, ncon)
 
-        _run_tiles(kernel, ntiles, tile_ids.shape[0])
+        _run_tiles(kernel, tile_start)
         ctx.saved = (arrs, box, tile_start, tile_ids, width, height, tfin, ncon)
         ctx.device = means2d.device
         dev = means2d.device
@@ -148,11 +152,11 @@ class _NumbaComposite(torch.autograd.Function):
         g_alpha = host(grad_alpha, (height, width))
         slots = np.zeros((tile_ids.shape[0], _nk.N_GRAD), dtype=np.float32)
 
-        def kernel(tiles, *_):
+        def kernel(tiles):
             _nk.composite_backward(*arrs, box, tile_start, tile_ids, tiles, width,
                                    tfin, ncon, g_rgb, g_accd, g_alpha, slots)
 
-        _run_tiles(kernel, tile_start.shape[0] - 1, tile_ids.shape[0])
+        _run_tiles(kernel, tile_start)
         g = torch.from_numpy(_nk.reduce_slots(slots, tile_ids, m)).to(ctx.device)
         return (
             g[:, _nk.G_MX : _nk.G_MY + 1],
@@ -366,8 +370,8 @@ def rasterize(
     if sh_degree is None:
         sh_degree = max_deg
     if not (0 <= int(sh_degree) <= max_deg):
-        raise See3DError(f"sh_degree {sh_degree} needs {num_sh_bases(int(sh_degree)) if 0 <= int(sh_degree) <= 3 else '?'} "
-                         f"coefficients per channel, sh holds {sh.shape[1]}")
+        raise See3DError(f"sh_degree {sh_degree} is not in 0..{max_deg} (sh holds {sh.shape[1]} "
+                         f"coefficients per channel)")
     sh_degree = int(sh_degree)
     if not (0 < near < far):
         raise See3DError(f"need 0 < near < far, got near={near}, far={far}")
