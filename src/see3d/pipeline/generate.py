@@ -87,23 +87,26 @@ def fit_size(
 
 
 def fill_depth_holes(depth: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Fill depth where ``mask`` is 0 by inpainting inverse depth (keeps far things far)."""
-    import cv2
+    """Fill depth where ``mask`` is 0 with the farther of the nearest known depths around the hole.
+
+    Disocclusion holes show what lies *behind* the occluder, so each hole pixel takes
+    the depth of its nearest known pixel, then the maximum over a small window (the
+    background side of the hole edge).  ``+inf`` (sky) counts as known and far.
+    """
+    from scipy import ndimage
 
     d = np.asarray(depth, dtype=np.float32)
-    known = (mask > 0.5) & (d > 0) & np.isfinite(d)
+    known = (mask > 0.5) & (d > 0) & ~np.isnan(d)
     if known.all():
         return d
     if not known.any():
         raise See3DError("no pixel of this view has known depth; the camera moved out of the scene")
-    inv = np.zeros_like(d)
-    inv[known] = 1.0 / d[known]
-    scale = float(inv[known].max())
-    out = cv2.inpaint((inv / scale).astype(np.float32), (~known).astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA)
-    out = np.maximum(out * scale, 1e-6)
-    res = d.copy()
-    res[~known] = 1.0 / out[~known]
-    return res
+    idx = ndimage.distance_transform_edt(~known, return_distances=False, return_indices=True)
+    nearest = d[idx[0], idx[1]]
+    far = ndimage.maximum_filter(nearest, size=5)
+    out = d.copy()
+    out[~known] = far[~known]
+    return out
 
 
 def generate_views(
