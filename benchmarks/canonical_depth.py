@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         backend = load_backend(run / "model")
         t1 = time.perf_counter()
         results["cstm_label" if variant else "no_cstm"] = evaluate_on_synth(
-            lambda im, k: backend.predict(im, k).depth, focals, scenes=args.scenes
+            lambda im, k: backend.predict(im, k).depth, focals, scenes=args.scenes, image_size=DepthTrainConfig().render_size
         )
         print(f"evaluated {run.name} in {time.perf_counter() - t1:.0f} s")
 

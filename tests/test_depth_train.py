@@ -10,7 +10,7 @@ from see3d.depth.train import DepthTrainConfig, export_bundled, log_depth_loss, 
 from see3d.depth.tiny import BUNDLED_WEIGHTS, TinyDepthNet
 from see3d.errors import See3DError
 
-SMALL = dict(channels=(8, 16, 32), image_size=(32, 48), scenes=3, frames_per_scene=2, batch=4, warmup=2, log_every=1, checkpoint_every=1, lr=3e-3)
+SMALL = dict(channels=(8, 16, 32), image_size=(32, 48), render_size=(32, 48), scenes=3, frames_per_scene=2, batch=4, warmup=2, log_every=1, checkpoint_every=1, lr=3e-3)
 
 
 def test_rendered_set_is_metric_and_uses_the_focal_range():

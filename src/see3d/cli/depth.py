@@ -233,7 +233,7 @@ def eval_depth_cmd(
 def train_depth_cmd(
     out: Path = typer.Option(Path("runs/depth_tiny"), "--out", "-o", help="Run folder (log, checkpoint, data cache, model/); resumes if it exists."),
     variant: str = typer.Option("label", "--variant", help="label (CSTM_label) | image (CSTM_image) | none (no canonical transform)."),
-    steps: int = typer.Option(3000, "--steps", min=1),
+    steps: int = typer.Option(1500, "--steps", min=1),
     batch: int = typer.Option(8, "--batch", min=1),
     lr: float = typer.Option(2e-3, "--lr"),
     scenes: int = typer.Option(500, "--scenes", min=1, help="Synth scenes to render (each with its own focal)."),

@@ -79,7 +79,10 @@ class HFDepthBackend:
             except (OSError, ValueError, KeyError) as e:
                 raise See3DError(f"cannot load the image processor of {path}: {str(e).splitlines()[0][:200]}") from None
         else:
-            from transformers import DPTImageProcessor
+            try:  # the PIL processor needs no torchvision
+                from transformers import DPTImageProcessorPil as DPTImageProcessor
+            except ImportError:
+                from transformers import DPTImageProcessor
 
             size = int(getattr(getattr(self.model.config, "backbone_config", None), "image_size", 0) or 384)
             self.processor = DPTImageProcessor(size={"height": size, "width": size}, keep_aspect_ratio=True, ensure_multiple_of=14)
