@@ -186,7 +186,7 @@ def test_synth_scene_30_views_reaches_28db_held_out():
     train, test = holdout_split(30, 5)
     depth = np.where(np.isfinite(clip.depth), clip.depth, 0.0)
     pts, cols = fuse_point_cloud(imgs[train], depth[train], clip.intrinsics, clip.poses[train], max_points=SYNTH_INIT_POINTS)
-    cfg = GSTrainConfig.for_iterations(SYNTH_ITERATIONS, sh_degree=0)
+    cfg = GSTrainConfig.for_iterations(SYNTH_ITERATIONS, sh_degree=0, max_gaussians=100_000)
     t0 = time.perf_counter()
     model = fit_gaussians(imgs[train], clip.intrinsics, clip.poses[train], pts, cols, cfg)
     took = time.perf_counter() - t0
@@ -195,5 +195,6 @@ def test_synth_scene_30_views_reaches_28db_held_out():
     assert took < 600, took
 
 
-SYNTH_ITERATIONS = 600
+# measured (shared 2-core CPU, load ~10): 450 steps -> 30.6 dB in 309 s; 600 steps -> 34.5 dB in 637 s
+SYNTH_ITERATIONS = 500
 SYNTH_INIT_POINTS = 60_000

@@ -71,9 +71,19 @@ def render_cmd(
         w, h = _parse_size(size)
         s = h / intr.height  # keep the vertical field of view, centre the width
         intr = type(intr)(intr.fx * s, intr.fy * s, (w - 1) / 2.0, (intr.cy + 0.5) * s - 0.5, w, h)
-    imgs = render_views(model, intr, poses, background=bg, progress=not quiet)
+    poses = np.asarray(poses, dtype=np.float64)
+
+    def frame_iter():  # one frame at a time: long or large videos never sit in memory
+        it = range(len(poses))
+        if not quiet:
+            from tqdm.auto import tqdm
+
+            it = tqdm(it, desc="render", unit="frame")
+        for i in it:
+            yield render_views(model, intr, poses[i : i + 1], background=bg)[0]
+
     with atomic_file(out) as tmp:
-        n = write_video(tmp, imgs, fps=fps)
+        n = write_video(tmp, frame_iter(), fps=fps)
     if not quiet:
         print(f"wrote {out} ({n} frames, {intr.width}x{intr.height}, {len(model)} Gaussians)", file=sys.stderr)
 
