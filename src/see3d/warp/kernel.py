@@ -1,9 +1,27 @@
 """Compiled CPU forward warper (numba): the same algorithm as :mod:`see3d.warp.reference`.
 
-Loops over targets in parallel (``prange``); each target runs the four steps of
-:mod:`see3d.warp._common` over all sources with explicit loops, so the footprint
-boxes and tents cost only the pixels they touch. Compiled once and cached on
-disk (``cache=True``); the first call in a fresh environment pays the compile.
+Layout of the work (see :mod:`see3d.warp._common` for the four steps):
+
+- once per call, per source pixel (target independent): a flag byte (valid, sky,
+  same surface as the right / lower neighbour by the ``edge_tol`` source-depth test)
+  and the depth used for unprojection (1 for sky, 0 for invalid);
+- per target, **pass 1** streams each source row by row. Every source pixel is
+  projected exactly once, into a three-row ring buffer (rows ``i - 1, i, i + 1``),
+  so the footprint of row ``i`` comes from already projected neighbours. The
+  projection is the combined matrix ``K_t [R | t]`` applied to the source ray, which
+  is affine along a row. The footprint box is rasterised at once into the coverage
+  z-buffer (front depth, its slope; float32 pairs), and the sample
+  ``(u, v, z, h_u, h_v, dz)`` is kept as one float32 record;
+- **pass 2** (``splat="bilinear"``) reads the records in source order and
+  accumulates each tent on the pixels of the front surface;
+- **pass 3** normalises the accumulators into the outputs and resets the work
+  buffers for the next target (so they are cleared only where they were touched).
+
+Buffers are allocated once per thread and reused for all its targets; targets run in
+parallel (``prange``) over chunks. Geometry (projection, footprints, coverage boxes)
+is computed in float64 like the reference, so the masks agree; stored records,
+z-buffer and accumulators are float32. Compiled once and cached on disk
+(``cache=True``); the first call in a fresh environment pays the compile.
 """
 
 from __future__ import annotations
@@ -16,263 +34,299 @@ from numba import njit, prange
 
 from see3d.warp._common import FAR_PIXELS, NEAR, Z_SKY, Z_SKY_THRESHOLD
 
+#: Source flag bits (computed once per call).
+_VALID = np.uint8(1)  # a surface or sky pixel
+_SKY = np.uint8(2)
+_SAME_R = np.uint8(4)  # same surface as the right neighbour (source-depth test)
+_SAME_D = np.uint8(8)  # same surface as the lower neighbour
+#: Empty z-buffer entry (finite, beyond Z_SKY, so no inf arithmetic in the loops).
+_EMPTY = np.float32(3.0e38)
+_EMPTY64 = 3.0e38
+_F32 = np.float32
 
-@njit(cache=True, error_model="numpy")
-def _pair(ok1, ok2, d1, d2, u1, u2, v1, v2, z1, z2, edge_tol, max_splat):
-    """``(same_surface, |du|, |dv|, |dz|)`` of two neighbouring samples (a symmetric relation)."""
-    if not (ok1 and ok2):
-        return False, 0.0, 0.0, 0.0
-    sky1 = math.isinf(d1)
-    if sky1 != math.isinf(d2):
-        return False, 0.0, 0.0, 0.0
-    if not sky1 and abs(d1 - d2) > edge_tol * min(d1, d2):
-        return False, 0.0, 0.0, 0.0
-    du = abs(u2 - u1)
-    dv = abs(v2 - v1)
-    if du > max_splat or dv > max_splat:
-        return False, 0.0, 0.0, 0.0
-    return True, du, dv, 0.0 if sky1 else abs(z2 - z1)
+_JIT = dict(cache=True, error_model="numpy", boundscheck=False)
 
 
-@njit(cache=True, error_model="numpy")
-def _buffers(S, H, W, C, width, height, mode):
-    """Work buffers of one target, reused for the next target of the same thread."""
-    u = np.empty((S, H, W))
-    v = np.empty((S, H, W))
-    zt = np.empty((S, H, W))  # target camera z (of the direction, for sky)
-    ok = np.empty((S, H, W), np.bool_)
-    h_u = np.empty((S, H, W), np.float32)
-    h_v = np.empty((S, H, W), np.float32)
-    slope = np.empty((S, H, W), np.float32)
-    zb = np.empty((height, width, 2))  # front depth, its slope
-    win = np.empty((height, width) if mode == 1 else (1, 1), np.int64)
-    acc = np.empty((height, width, C + 2) if mode == 0 else (1, 1, C + 2), np.float32)
-    return u, v, zt, ok, h_u, h_v, slope, zb, win, acc
-
-
-@njit(cache=True, error_model="numpy")
-def _project(depth, Ks, kt, P, width, height, u, v, zt, ok):
-    """Step 1: target position ``u, v``, camera z ``zt`` (of the direction for sky) and ``ok``."""
+@njit(**_JIT)
+def _source_flags(depth, edge_tol):
+    """Per source pixel: flag byte and unprojection depth (target independent)."""
     S, H, W = depth.shape
-    fxt, fyt, cxt, cyt = kt[0], kt[1], kt[2], kt[3]
+    flags = np.zeros((S, H, W), np.uint8)
+    dsrc = np.zeros((S, H, W))
     for s in range(S):
-        fx, fy, cx, cy = Ks[s, 0], Ks[s, 1], Ks[s, 2], Ks[s, 3]
-        R00, R01, R02, t0 = P[s, 0, 0], P[s, 0, 1], P[s, 0, 2], P[s, 0, 3]
-        R10, R11, R12, t1 = P[s, 1, 0], P[s, 1, 1], P[s, 1, 2], P[s, 1, 3]
-        R20, R21, R22, t2 = P[s, 2, 0], P[s, 2, 1], P[s, 2, 2], P[s, 2, 3]
-        dep, us, vs, zs, oks = depth[s], u[s], v[s], zt[s], ok[s]
         for i in range(H):
             for j in range(W):
-                oks[i, j] = False
-                dd = dep[i, j]
-                sky = math.isinf(dd) and dd > 0
-                if not (sky or (math.isfinite(dd) and dd > 0)):
+                d = depth[s, i, j]
+                if math.isfinite(d) and d > 0:
+                    flags[s, i, j] = _VALID
+                    dsrc[s, i, j] = d
+                elif math.isinf(d) and d > 0:
+                    flags[s, i, j] = _VALID | _SKY
+                    dsrc[s, i, j] = 1.0  # a direction with unit z
+        for i in range(H):
+            for j in range(W):
+                f = flags[s, i, j]
+                if f == 0:
                     continue
-                d = 1.0 if sky else dd
-                tr = 0.0 if sky else 1.0
-                X = (j - cx) / fx * d
-                Y = (i - cy) / fy * d
-                Xt = R00 * X + R01 * Y + R02 * d + t0 * tr
-                Yt = R10 * X + R11 * Y + R12 * d + t1 * tr
-                Zt = R20 * X + R21 * Y + R22 * d + t2 * tr
-                if not Zt > NEAR:
-                    continue
-                uu = fxt * Xt / Zt + cxt
-                vv = fyt * Yt / Zt + cyt
-                if not (uu > -FAR_PIXELS and uu < width + FAR_PIXELS and vv > -FAR_PIXELS and vv < height + FAR_PIXELS):
-                    continue
-                oks[i, j] = True
-                us[i, j] = uu
-                vs[i, j] = vv
-                zs[i, j] = Zt
+                d = depth[s, i, j]
+                for di, dj, bit in ((0, 1, _SAME_R), (1, 0, _SAME_D)):
+                    ii, jj = i + di, j + dj
+                    if ii >= H or jj >= W:
+                        continue
+                    g = flags[s, ii, jj]
+                    if g == 0 or (f & _SKY) != (g & _SKY):
+                        continue
+                    e = depth[s, ii, jj]
+                    if (f & _SKY) or abs(d - e) <= edge_tol * min(d, e):
+                        flags[s, i, j] |= bit
+    return flags, dsrc
 
 
-@njit(cache=True, error_model="numpy")
-def _footprints_and_zbuffer(depth, Ks, kt, u, v, zt, ok, h_u, h_v, slope, zb, win, mode, edge_tol, max_splat):
-    """Steps 2 and 3: footprint of each sample, then its box into the coverage z-buffer."""
-    S, H, W = depth.shape
-    height, width = zb.shape[0], zb.shape[1]
-    zb[:, :, 0] = np.inf
-    zb[:, :, 1] = np.inf
-    win[:] = -1
+@njit(**_JIT)
+def _buffers(N, W, C, width, height, mode):
+    """Work buffers of one thread, reused for all its targets (kept clean between targets)."""
+    ring = np.empty((12, W))  # u, v, z (Z_SKY for sky, -1 = dropped), d / z_t: 3 rows each
+    rel = np.empty((9, W))  # |du|, |dv|, |dz| to the right, lower and upper neighbours
+    A = ((C + 4 + 3) // 4) * 4
+    pix = np.zeros(height * width * A, np.float32)  # per target pixel: zf, df, sum w, sum w z, sum w c
+    pix[0::A] = _EMPTY
+    rec = np.empty((N if mode == 0 else 1, 6), np.float32)  # u, v, z, h_u, h_v, dz per sample
+    win = np.full(height * width if mode == 1 else 1, -1, np.int64)
+    return ring, rel, pix, rec, win
+
+
+@njit(**_JIT)
+def _project_row(dsrc, flags, s, i, M, ks, width, height, ring, slot):
+    """Step 1 for source row ``i`` into ring slot ``slot``: ``u, v``, z-buffer depth (or -1), ``d / z_t``."""
+    W = dsrc.shape[2]
+    fx, fy, cx, cy = ks[0], ks[1], ks[2], ks[3]
+    yi = (i - cy) / fy
+    # homogeneous target pixel of the unit-depth ray of column j: b + j * g
+    b0 = M[0, 2] + M[0, 1] * yi - M[0, 0] * cx / fx
+    b1 = M[1, 2] + M[1, 1] * yi - M[1, 0] * cx / fx
+    b2 = M[2, 2] + M[2, 1] * yi - M[2, 0] * cx / fx
+    g0, g1, g2 = M[0, 0] / fx, M[1, 0] / fx, M[2, 0] / fx
+    t0, t1, t2 = M[0, 3], M[1, 3], M[2, 3]
+    lo_u, hi_u, lo_v, hi_v = -FAR_PIXELS, width + FAR_PIXELS, -FAR_PIXELS, height + FAR_PIXELS
+    for j in range(W):
+        f = flags[s, i, j]
+        d = dsrc[s, i, j]
+        tr = 1.0 if (f & 3) == 1 else 0.0  # surfaces; points at infinity ignore translation
+        X = d * (b0 + j * g0) + tr * t0
+        Y = d * (b1 + j * g1) + tr * t1
+        Z = d * (b2 + j * g2) + tr * t2
+        iz = 1.0 / Z
+        u = X * iz
+        v = Y * iz
+        ok = f != 0 and Z > NEAR and u > lo_u and u < hi_u and v > lo_v and v < hi_v
+        ring[slot, j] = u
+        ring[3 + slot, j] = v
+        ring[6 + slot, j] = (Z_SKY if f & _SKY else Z) if ok else -1.0
+        ring[9 + slot, j] = d * iz
+
+
+@njit(**_JIT)
+def _relations(ring, a, b, same_bits, bit, rel, r0, off, max_splat, n):
+    """Steps of ``n`` neighbour pairs between ring slots ``a`` (index ``j``) and ``b`` (index ``j + off``).
+
+    Writes ``|du|, |dv|`` (-1 = not the same surface) and ``|dz|`` (0) to ``rel[r0:r0 + 3, j]``.
+    """
+    for j in range(n):
+        z1 = ring[6 + a, j]
+        z2 = ring[6 + b, j + off]
+        du = abs(ring[b, j + off] - ring[a, j])
+        dv = abs(ring[3 + b, j + off] - ring[3 + a, j])
+        same = (same_bits[j] & bit) != 0 and z1 > 0 and z2 > 0 and du <= max_splat and dv <= max_splat
+        rel[r0, j] = du if same else -1.0
+        rel[r0 + 1, j] = dv if same else -1.0
+        rel[r0 + 2, j] = abs(z2 - z1) if same else 0.0
+
+
+@njit(**_JIT)
+def _pass1(dsrc, flags, Ks, kt, P, width, height, mode, edge_tol, max_splat, ring, rel, pix, A, rec, win):
+    """Steps 1-3 for one target: project, footprint, coverage z-buffer; records for step 4."""
+    S, H, W = dsrc.shape
     half_max = 0.5 * max_splat
-    # relations of each pixel with its right and lower neighbours, one source row at a time
-    r_same = np.empty(W, np.bool_)
-    r_du, r_dv, r_dz = np.empty(W), np.empty(W), np.empty(W)
-    d_same, up_same = np.empty(W, np.bool_), np.empty(W, np.bool_)
-    d_du, d_dv, d_dz = np.empty(W), np.empty(W), np.empty(W)
-    up_du, up_dv, up_dz = np.empty(W), np.empty(W), np.empty(W)
+    M = np.empty((3, 4))
     for s in range(S):
-        fx, fy = Ks[s, 0], Ks[s, 1]
-        mx, my = kt[0] / fx, kt[1] / fy
-        dep, us, vs, zs, oks = depth[s], u[s], v[s], zt[s], ok[s]
-        hus, hvs, sls = h_u[s], h_v[s], slope[s]
-        up_same[:] = False
+        for c in range(4):  # M = K_t @ P[s]
+            M[0, c] = kt[0] * P[s, 0, c] + kt[2] * P[s, 2, c]
+            M[1, c] = kt[1] * P[s, 1, c] + kt[3] * P[s, 2, c]
+            M[2, c] = P[s, 2, c]
+        mx, my = kt[0] / Ks[s, 0], kt[1] / Ks[s, 1]
+        _project_row(dsrc, flags, s, 0, M, Ks[s], width, height, ring, 0)
+        # rel rows: 0-2 right pairs (index j: pair j, j + 1), then lower and upper pairs (index j)
+        lo, up = 3, 6
+        rel[up : up + 2, :] = -1.0
+        rel[up + 2, :] = 0.0
+        rel[0:2, W - 1] = -1.0  # the last column has no right neighbour
+        rel[2, W - 1] = 0.0
         for i in range(H):
-            r_same[W - 1] = False
-            for j in range(W - 1):
-                r_same[j], r_du[j], r_dv[j], r_dz[j] = _pair(
-                    oks[i, j], oks[i, j + 1], dep[i, j], dep[i, j + 1], us[i, j], us[i, j + 1],
-                    vs[i, j], vs[i, j + 1], zs[i, j], zs[i, j + 1], edge_tol, max_splat,
-                )
+            cs = i % 3
+            ns = (i + 1) % 3
             if i + 1 < H:
-                for j in range(W):
-                    d_same[j], d_du[j], d_dv[j], d_dz[j] = _pair(
-                        oks[i, j], oks[i + 1, j], dep[i, j], dep[i + 1, j], us[i, j], us[i + 1, j],
-                        vs[i, j], vs[i + 1, j], zs[i, j], zs[i + 1, j], edge_tol, max_splat,
-                    )
+                _project_row(dsrc, flags, s, i + 1, M, Ks[s], width, height, ring, ns)
+                _relations(ring, cs, ns, flags[s, i], _SAME_D, rel, lo, 0, max_splat, W)
             else:
-                d_same[:] = False
+                rel[lo : lo + 2, :] = -1.0
+                rel[lo + 2, :] = 0.0
+            _relations(ring, cs, cs, flags[s, i], _SAME_R, rel, 0, 1, max_splat, W - 1)
+            base = (s * H + i) * W
             for j in range(W):
-                if not oks[i, j]:
+                k = base + j
+                zz = ring[6 + cs, j]
+                if not zz > 0:
+                    if mode == 0:
+                        rec[k, 3] = 0.0
                     continue
-                d = dep[i, j]
-                sky = math.isinf(d)
-                uu, vv, z_t = us[i, j], vs[i, j], zs[i, j]
-                xu, xv, yu, yv, dz = -1.0, -1.0, -1.0, -1.0, 0.0
-                if r_same[j]:
-                    xu, xv, dz = max(xu, r_du[j]), max(xv, r_dv[j]), max(dz, r_dz[j])
-                if j > 0 and r_same[j - 1]:
-                    xu, xv, dz = max(xu, r_du[j - 1]), max(xv, r_dv[j - 1]), max(dz, r_dz[j - 1])
-                if d_same[j]:
-                    yu, yv, dz = max(yu, d_du[j]), max(yv, d_dv[j]), max(dz, d_dz[j])
-                if up_same[j]:
-                    yu, yv, dz = max(yu, up_du[j]), max(yv, up_dv[j]), max(dz, up_dz[j])
-                # no same-surface neighbour along a grid direction: isotropic magnification
+                # right pair (j, j + 1) at rel[., j], left pair (j - 1, j) at rel[., j - 1]
+                xu = rel[0, j]
+                xv = rel[1, j]
+                dz = rel[2, j]
+                if j > 0:
+                    xu = max(xu, rel[0, j - 1])
+                    xv = max(xv, rel[1, j - 1])
+                    dz = max(dz, rel[2, j - 1])
+                yu = max(rel[lo, j], rel[up, j])
+                yv = max(rel[lo + 1, j], rel[up + 1, j])
+                dz = max(dz, max(rel[lo + 2, j], rel[up + 2, j]))
+                q = ring[9 + cs, j]
                 if xu >= 0:
                     ax_u, ax_v = xu, xv
                 else:
-                    ax_u, ax_v = mx * (1.0 if sky else d) / z_t, 0.0
+                    ax_u, ax_v = mx * q, 0.0
                 if yu >= 0:
                     ay_u, ay_v = yu, yv
                 else:
-                    ay_u, ay_v = 0.0, my * (1.0 if sky else d) / z_t
+                    ay_u, ay_v = 0.0, my * q
                 hu = min(max(0.5 * (ax_u + ay_u), 0.5), half_max)
                 hv = min(max(0.5 * (ax_v + ay_v), 0.5), half_max)
-                hus[i, j] = hu  # kept as float32 for step 4; the box below uses float64
-                hvs[i, j] = hv
-                sls[i, j] = dz
-                zz = Z_SKY if sky else z_t
-                x0 = max(int(math.ceil(uu - hu)), 0)
-                x1 = min(int(math.floor(uu + hu)), width - 1)
-                y0 = max(int(math.ceil(vv - hv)), 0)
-                y1 = min(int(math.floor(vv + hv)), height - 1)
+                u = ring[cs, j]
+                v = ring[3 + cs, j]
+                z32 = _F32(zz)
+                dz32 = _F32(dz)
+                if mode == 0:
+                    rec[k, 0] = u
+                    rec[k, 1] = v
+                    rec[k, 2] = z32
+                    rec[k, 3] = hu
+                    rec[k, 4] = hv
+                    rec[k, 5] = dz32
+                x0 = max(int(math.ceil(u - hu)), 0)
+                x1 = min(int(math.floor(u + hu)), width - 1)
+                y0 = max(int(math.ceil(v - hv)), 0)
+                y1 = min(int(math.floor(v + hv)), height - 1)
                 for y in range(y0, y1 + 1):
                     for x in range(x0, x1 + 1):
-                        zf = zb[y, x, 0]
-                        if zz < zf or (zz == zf and dz < zb[y, x, 1]):
-                            zb[y, x, 0] = zz
-                            zb[y, x, 1] = dz
+                        p = y * width + x
+                        a = p * A
+                        zf = pix[a]
+                        if z32 < zf or (z32 == zf and dz32 < pix[a + 1]):
+                            pix[a] = z32
+                            pix[a + 1] = dz32
                             if mode == 1:
-                                win[y, x] = (s * H + i) * W + j
-            # the lower relations of this row are the upper relations of the next
-            up_same, d_same = d_same, up_same
-            up_du, d_du = d_du, up_du
-            up_dv, d_dv = d_dv, up_dv
-            up_dz, d_dz = d_dz, up_dz
+                                win[p] = k
+            lo, up = up, lo  # the lower pairs of this row are the upper pairs of the next
 
 
-@njit(cache=True, error_model="numpy")
-def _blend(rgb, depth, u, v, zt, ok, h_u, h_v, slope, zb, acc, depth_tol, out_rgb, out_depth, out_mask):
-    """Step 4: tent splat of each sample onto the covered pixels of its front surface."""
+@njit(**_JIT)
+def _pass2(rgb, rec, pix, A, width, height, depth_tol):
+    """Step 4: tent of radius ``2 h`` of each sample onto the covered pixels of its front surface.
+
+    The tent's integer range is tight (``|x - u| < 2 h``), so every weight is positive up to
+    rounding (clamped at 0). One sample adds ``w * (0, 0, 1, z, colour)`` to the pixel's
+    record: a single vector operation for RGB.
+    """
     S, H, W, C = rgb.shape
-    height, width = zb.shape[0], zb.shape[1]
-    acc[:] = 0.0  # colour sums, weight sum, depth sum
-    wxs = np.empty(width + 2)  # column weights of one sample
-    for s in range(S):
-        dep, us, vs, zs, oks = depth[s], u[s], v[s], zt[s], ok[s]
-        hus, hvs, sls, col = h_u[s], h_v[s], slope[s], rgb[s]
-        for i in range(H):
-            for j in range(W):
-                if not oks[i, j]:
-                    continue
-                uu, vv, dz = us[i, j], vs[i, j], sls[i, j]
-                zz = Z_SKY if math.isinf(dep[i, j]) else zs[i, j]
-                r_u, r_v = 2.0 * hus[i, j], 2.0 * hvs[i, j]
-                iu, iv = 1.0 / r_u, 1.0 / r_v
-                c0 = col[i, j, 0]
-                c1 = col[i, j, 1] if C > 1 else 0.0
-                c2 = col[i, j, 2] if C > 2 else 0.0
-                x0 = max(int(math.floor(uu - r_u)) + 1, 0)
-                x1 = min(int(math.ceil(uu + r_u)) - 1, width - 1)
-                y0 = max(int(math.floor(vv - r_v)) + 1, 0)
-                y1 = min(int(math.ceil(vv + r_v)) - 1, height - 1)
-                if x1 < x0 or y1 < y0:
-                    continue
-                for x in range(x0, x1 + 1):
-                    wxs[x - x0] = 1.0 - abs(x - uu) * iu
-                for y in range(y0, y1 + 1):
-                    wy = 1.0 - abs(y - vv) * iv
-                    if not wy > 0:
-                        continue
-                    zrow = zb[y]
-                    arow = acc[y]
-                    for x in range(x0, x1 + 1):
-                        wx = wxs[x - x0]
-                        if not wx > 0:
-                            continue
-                        zf = zrow[x, 0]
-                        if not (zf < math.inf) or abs(zz - zf) > depth_tol * zf + dz + zrow[x, 1]:
-                            continue
-                        w = wx * wy
-                        if C == 3:  # the common case, unrolled
-                            arow[x, 0] += c0 * w
-                            arow[x, 1] += c1 * w
-                            arow[x, 2] += c2 * w
-                        else:
-                            for c in range(C):
-                                arow[x, c] += col[i, j, c] * w
-                        arow[x, C] += w
-                        arow[x, C + 1] += zz * w
+    one = _F32(1.0)
+    zero = _F32(0.0)
+    tol = _F32(depth_tol)
+    col = rgb.reshape(S * H * W, C)
+    sv = np.zeros(A, np.float32)
+    sv[2] = 1.0
+    for k in range(S * H * W):
+        hu = rec[k, 3]
+        if not hu > 0:
+            continue
+        u, v, zz, hv, dz = rec[k, 0], rec[k, 1], rec[k, 2], rec[k, 4], rec[k, 5]
+        sv[3] = zz
+        for c in range(C):
+            sv[4 + c] = col[k, c]
+        ru = _F32(2.0) * hu
+        rv = _F32(2.0) * hv
+        iu = one / ru
+        iv = one / rv
+        x0 = max(int(math.floor(u - ru)) + 1, 0)
+        x1 = min(int(math.ceil(u + ru)) - 1, width - 1)
+        y0 = max(int(math.floor(v - rv)) + 1, 0)
+        y1 = min(int(math.ceil(v + rv)) - 1, height - 1)
+        for y in range(y0, y1 + 1):
+            wy = max(one - abs(_F32(y) - v) * iv, zero)
+            for x in range(x0, x1 + 1):
+                a = (y * width + x) * A
+                zf = pix[a]
+                if zf < _EMPTY and abs(zz - zf) <= tol * zf + dz + pix[a + 1]:
+                    w = wy * max(one - abs(_F32(x) - u) * iu, zero)
+                    if A == 8:  # RGB: one 8-wide multiply-add
+                        for c in range(8):
+                            pix[a + c] += w * sv[c]
+                    else:
+                        for c in range(A):
+                            pix[a + c] += w * sv[c]
+
+
+@njit(**_JIT)
+def _pass3(rgb, pix, A, win, mode, out_rgb, out_depth, out_mask):
+    """Normalise into the outputs, reset the touched work buffers for the next target."""
+    S, H, W, C = rgb.shape
+    height, width = out_depth.shape
+    col = rgb.reshape(S * H * W, C)
     for y in range(height):
         for x in range(width):
-            ws = acc[y, x, C]
-            if zb[y, x, 0] < math.inf and ws > 0:
-                for c in range(C):
-                    out_rgb[y, x, c] = acc[y, x, c] / ws
-                zz = acc[y, x, C + 1] / ws
-                out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
-                out_mask[y, x] = True
-
-
-@njit(cache=True, error_model="numpy")
-def _nearest(rgb, zb, win, out_rgb, out_depth, out_mask):
-    """Step 4 of ``splat="nearest"``: colour and depth of the front-most covering sample."""
-    S, H, W, C = rgb.shape
-    height, width = zb.shape[0], zb.shape[1]
-    for y in range(height):
-        for x in range(width):
-            w = win[y, x]
-            if w < 0:
+            p = y * width + x
+            a = p * A
+            zf = pix[a]
+            if not zf < _EMPTY:
                 continue
-            s, r = w // (H * W), w % (H * W)
-            i, j = r // W, r % W
-            for c in range(C):
-                out_rgb[y, x, c] = rgb[s, i, j, c]
-            out_depth[y, x] = math.inf if zb[y, x, 0] >= Z_SKY_THRESHOLD else zb[y, x, 0]
             out_mask[y, x] = True
+            if mode == 1:
+                k = win[p]
+                win[p] = -1
+                for c in range(C):
+                    out_rgb[y, x, c] = col[k, c]
+                out_depth[y, x] = math.inf if zf >= Z_SKY_THRESHOLD else zf
+            else:
+                ws = pix[a + 2]
+                if ws > 0:
+                    iw = _F32(1.0) / ws
+                    for c in range(C):
+                        out_rgb[y, x, c] = pix[a + 4 + c] * iw
+                    zz = pix[a + 3] * iw
+                    out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
+            pix[a] = _EMPTY
+            for c in range(1, A):
+                pix[a + c] = 0.0
 
 
-@njit(cache=True, error_model="numpy")
-def _warp_target(rgb, depth, Ks, kt, P, width, height, mode, depth_tol, edge_tol, max_splat, out_rgb, out_depth, out_mask, bufs):
-    u, v, zt, ok, h_u, h_v, slope, zb, win, acc = bufs
-    _project(depth, Ks, kt, P, width, height, u, v, zt, ok)
-    _footprints_and_zbuffer(depth, Ks, kt, u, v, zt, ok, h_u, h_v, slope, zb, win, mode, edge_tol, max_splat)
-    if mode == 1:
-        _nearest(rgb, zb, win, out_rgb, out_depth, out_mask)
-    else:
-        _blend(rgb, depth, u, v, zt, ok, h_u, h_v, slope, zb, acc, depth_tol, out_rgb, out_depth, out_mask)
+@njit(**_JIT)
+def _warp_target(rgb, dsrc, flags, Ks, kt, P, width, height, mode, depth_tol, edge_tol, max_splat, out_rgb, out_depth, out_mask, bufs):
+    ring, rel, pix, rec, win = bufs
+    A = ((rgb.shape[3] + 4 + 3) // 4) * 4
+    _pass1(dsrc, flags, Ks, kt, P, width, height, mode, edge_tol, max_splat, ring, rel, pix, A, rec, win)
+    if mode == 0:
+        _pass2(rgb, rec, pix, A, width, height, depth_tol)
+    _pass3(rgb, pix, A, win, mode, out_rgb, out_depth, out_mask)
 
 
 @njit(cache=True, parallel=True)
-def _warp_all(rgb, depth, Ks, Kt, P, width, height, mode, depth_tol, edge_tol, max_splat, out_rgb, out_depth, out_mask, chunks):
+def _warp_all(rgb, dsrc, flags, Ks, Kt, P, width, height, mode, depth_tol, edge_tol, max_splat, out_rgb, out_depth, out_mask, chunks):
     S, H, W, C = rgb.shape
     T = Kt.shape[0]
     for c in prange(chunks):  # one chunk of targets per thread, buffers allocated once per chunk
-        bufs = _buffers(S, H, W, C, width, height, mode)
+        bufs = _buffers(S * H * W, W, C, width, height, mode)
         for t in range(c, T, chunks):
             _warp_target(
-                rgb, depth, Ks, Kt[t], P[t], width, height, mode, depth_tol, edge_tol, max_splat,
+                rgb, dsrc, flags, Ks, Kt[t], P[t], width, height, mode, depth_tol, edge_tol, max_splat,
                 out_rgb[t], out_depth[t], out_mask[t], bufs,
             )
 
@@ -296,9 +350,11 @@ def warp_numba(
     out_rgb = np.zeros((T, height, width, C), np.float32)
     out_depth = np.zeros((T, height, width), np.float32)
     out_mask = np.zeros((T, height, width), np.bool_)
+    flags, dsrc = _source_flags(np.ascontiguousarray(depth, dtype=np.float64), float(edge_tol))
     _warp_all(
         np.ascontiguousarray(rgb, dtype=np.float32),
-        np.ascontiguousarray(depth, dtype=np.float64),
+        dsrc,
+        flags,
         np.ascontiguousarray(Ks, dtype=np.float64),
         np.ascontiguousarray(Kt, dtype=np.float64),
         np.ascontiguousarray(P, dtype=np.float64),
