@@ -8,7 +8,7 @@ sized for a median 3-sigma radius of about 6 px at 256x256, opacities sigmoid(N(
 degree-3 SH. Timings are medians over ``--reps`` runs after one warm-up (so numba's
 compile/cache load is excluded; it is reported separately). The dense reference is
 timed on the full image (``--dense full``), or on a band of rows and scaled to the
-full image (``--dense sample``, the default at 512x512, labelled "extrapolated"), or
+full image (``--dense sample``, the default above 128x128, labelled "extrapolated"), or
 skipped (``--dense off``). On a GPU with gsplat installed, gsplat is timed as well.
 """
 
@@ -29,7 +29,7 @@ from see3d.gs._reference import blend_weights, composite_dense
 from see3d.gs.rasterize import gsplat_available, rasterize
 
 
-def make_scene(n: int, size: int, seed: int = 0, device: str = "cpu"):
+def make_scene(n: int, size: int, seed: int = 0, device: str = "cpu", opacity_shift: float = 0.0):
     g = torch.Generator().manual_seed(seed)
     f = 0.8 * size
     z = 2.0 + 4.0 * torch.rand(n, generator=g)
@@ -43,7 +43,7 @@ def make_scene(n: int, size: int, seed: int = 0, device: str = "cpu"):
         means=means,
         quats=torch.randn(n, 4, generator=g),
         log_scales=torch.log(s),
-        opacity_logits=torch.randn(n, generator=g),
+        opacity_logits=torch.randn(n, generator=g) + opacity_shift,
         sh=0.3 * torch.randn(n, 16, 3, generator=g),
     )
     params = {k: v.to(device).requires_grad_() for k, v in params.items()}
@@ -80,8 +80,9 @@ def time_backend(params, viewmat, K, size, backend, reps, backward):
 
 
 def time_dense(params, viewmat, K, size, rows, backward):
-    """Dense reference on ``rows`` image rows (projection included); seconds."""
+    """Dense reference on ``rows`` image rows (projection included): (wall, CPU) seconds."""
     t0 = time.perf_counter()
+    c0 = time.process_time()
     with torch.set_grad_enabled(backward):
         proj = project_gaussians(**params, viewmat=viewmat, K=K, width=size, height=size,
                                  sh_degree=3, near=0.01, far=1e4)
@@ -93,7 +94,7 @@ def time_dense(params, viewmat, K, size, rows, backward):
         rgb, accd, alpha = composite_dense(m2d, *args[1:], size, rows, pixel_chunk=256)
         if backward:
             (rgb.square().sum() + 0.01 * accd.sum() + alpha.sum()).backward()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def scene_stats(params, viewmat, K, size):
@@ -134,8 +135,10 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--dense", choices=["auto", "full", "sample", "off"], default="auto",
-                    help="auto: full image at <= 256 px, a 32-row band scaled up above")
+                    help="auto: full image at <= 128 px, a band of --sample-rows rows scaled up above")
     ap.add_argument("--sample-rows", type=int, default=32)
+    ap.add_argument("--opacity-shift", type=float, default=0.0,
+                    help="add to the opacity logits (e.g. -3: faint Gaussians, as early in training)")
     args = ap.parse_args()
 
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -148,7 +151,7 @@ def main() -> None:
     print(f"numba first call (compile or cache load): {time.perf_counter() - t0:.2f} s")
 
     for size in args.sizes:
-        params, viewmat, K = make_scene(args.n, size)
+        params, viewmat, K = make_scene(args.n, size, opacity_shift=args.opacity_shift)
         vis, med_r, blended = scene_stats(params, viewmat, K, size)
         print(f"\n== {args.n} Gaussians at {size}x{size}: {vis} visible, median 3-sigma radius "
               f"{med_r:.1f} px, {blended:.1f} Gaussians blended per pixel (mean over 512 pixels)")
@@ -159,24 +162,25 @@ def main() -> None:
               f"(CPU time {fwd_cpu:.3f} / {fb_cpu:.3f} s; peak RSS {maxrss_mb():.0f} MB, "
               f"+{maxrss_mb() - rss0:.0f} MB)")
         if gsplat_available():  # pragma: no cover - GPU
-            gp, gv, gk = make_scene(args.n, size, device="cuda")
+            gp, gv, gk = make_scene(args.n, size, device="cuda", opacity_shift=args.opacity_shift)
             gf, _c = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=False)
             gfb, _c = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=True)
             print(f"gsplat  forward {gf:8.4f} s   forward+backward {gfb:8.4f} s   ({torch.cuda.get_device_name()})")
         mode = args.dense
         if mode == "auto":
-            mode = "full" if size <= 256 else "sample"
+            mode = "full" if size <= 128 else "sample"
         if mode == "off":
             continue
         rows = size if mode == "full" else min(args.sample_rows, size)
         scale = size / rows
         rss0 = maxrss_mb()
-        dfwd = time_dense(params, viewmat, K, size, rows, backward=False) * scale
-        dfb = time_dense(params, viewmat, K, size, rows, backward=True) * scale
+        dfwd, dfwd_cpu = (x * scale for x in time_dense(params, viewmat, K, size, rows, backward=False))
+        dfb, dfb_cpu = (x * scale for x in time_dense(params, viewmat, K, size, rows, backward=True))
         label = "measured" if mode == "full" else f"extrapolated from {rows} rows"
-        print(f"dense   forward {dfwd:8.3f} s   forward+backward {dfb:8.3f} s   ({label}; "
-              f"peak RSS {maxrss_mb():.0f} MB, +{maxrss_mb() - rss0:.0f} MB)")
-        print(f"speed-up numba vs dense: forward {dfwd / fwd:.0f}x, forward+backward {dfb / fb:.0f}x")
+        print(f"dense   forward {dfwd:8.3f} s   forward+backward {dfb:8.3f} s   (CPU time {dfwd_cpu:.3f} / "
+              f"{dfb_cpu:.3f} s; {label}; peak RSS {maxrss_mb():.0f} MB, +{maxrss_mb() - rss0:.0f} MB)")
+        print(f"speed-up numba vs dense: forward {dfwd / fwd:.0f}x, forward+backward {dfb / fb:.0f}x "
+              f"(by CPU time {dfwd_cpu / fwd_cpu:.0f}x, {dfb_cpu / fb_cpu:.0f}x)")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -13,8 +13,7 @@ from see3d.camera import Intrinsics, look_at, project_points
 from see3d.errors import See3DError
 from see3d.gs.rasterize import RasterOutput, gsplat_available, project_numba, rasterize
 from see3d.gs._project import project_gaussians
-from see3d.gs.sh import eval_sh, rgb_to_sh, sh_to_rgb
-from see3d.gs.sh import sh_basis
+from see3d.gs.sh import eval_sh, rgb_to_sh, sh_basis, sh_to_rgb
 
 PARAMS = ("means", "quats", "log_scales", "opacity_logits", "sh")
 
