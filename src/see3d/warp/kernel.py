@@ -48,6 +48,20 @@ _JIT = dict(cache=True, error_model="numpy", boundscheck=False)
 
 
 @njit(**_JIT)
+def _floor(x):
+    """``floor(x)`` as an integer without a libm call (``|x| < 2**31``)."""
+    i = int(x)
+    return i - 1 if x < i else i
+
+
+@njit(**_JIT)
+def _ceil(x):
+    """``ceil(x)`` as an integer without a libm call (``|x| < 2**31``)."""
+    i = int(x)
+    return i + 1 if x > i else i
+
+
+@njit(**_JIT)
 def _source_flags(depth, edge_tol):
     """Per source pixel: flag byte and unprojection depth (target independent)."""
     S, H, W = depth.shape
@@ -88,10 +102,11 @@ def _buffers(N, W, C, width, height, mode):
     ring = np.empty((12, W))  # u, v, z (Z_SKY for sky, -1 = dropped), d / z_t: 3 rows each
     rel = np.empty((9, W))  # |du|, |dv|, |dz| to the right, lower and upper neighbours
     A = ((C + 4 + 3) // 4) * 4
-    pix = np.zeros(height * width * A, np.float32)  # per target pixel: zf, df, sum w, sum w z, sum w c
+    # per target pixel, with a 2-pixel border: zf, df, sum w, sum w z, sum w colour
+    pix = np.zeros((height + 4) * (width + 4) * A, np.float32)
     pix[0::A] = _EMPTY
     rec = np.empty((N if mode == 0 else 1, 6), np.float32)  # u, v, z, h_u, h_v, dz per sample
-    win = np.full(height * width if mode == 1 else 1, -1, np.int64)
+    win = np.full((height + 4) * (width + 4) if mode == 1 else 1, -1, np.int64)
     return ring, rel, pix, rec, win
 
 
@@ -143,10 +158,23 @@ def _relations(ring, a, b, same_bits, bit, rel, r0, off, max_splat, n):
 
 
 @njit(**_JIT)
+def _cover(pix, a, inside, z, dz, win, p, k, mode):
+    """Coverage z-test of one candidate pixel (record at ``a``, index ``p``), as selects."""
+    zf = pix[a]
+    df = pix[a + 1]
+    front = inside & ((z < zf) | ((z == zf) & (dz < df)))
+    pix[a] = z if front else zf
+    pix[a + 1] = dz if front else df
+    if mode == 1:
+        win[p] = k if front else win[p]
+
+
+@njit(**_JIT)
 def _pass1(dsrc, flags, Ks, kt, P, width, height, mode, edge_tol, max_splat, ring, rel, pix, A, rec, win):
     """Steps 1-3 for one target: project, footprint, coverage z-buffer; records for step 4."""
     S, H, W = dsrc.shape
     half_max = 0.5 * max_splat
+    pw = width + 4  # rows of the work buffer (2-pixel border)
     M = np.empty((3, 4))
     for s in range(S):
         for c in range(4):  # M = K_t @ P[s]
@@ -212,13 +240,26 @@ def _pass1(dsrc, flags, Ks, kt, P, width, height, mode, edge_tol, max_splat, rin
                     rec[k, 3] = hu
                     rec[k, 4] = hv
                     rec[k, 5] = dz32
-                x0 = max(int(math.ceil(u - hu)), 0)
-                x1 = min(int(math.floor(u + hu)), width - 1)
-                y0 = max(int(math.ceil(v - hv)), 0)
-                y1 = min(int(math.floor(v + hv)), height - 1)
-                for y in range(y0, y1 + 1):
-                    for x in range(x0, x1 + 1):
-                        p = y * width + x
+                x0 = _ceil(u - hu)
+                x1 = _floor(u + hu)
+                y0 = _ceil(v - hv)
+                y1 = _floor(v + hv)
+                if hu <= 0.75 and hv <= 0.75 and x0 >= -1 and y0 >= -1 and x0 < width and y0 < height:
+                    # the usual case: a box of at most 2 x 2 pixels, written without branches
+                    # (the candidates outside the box or the image are rewritten unchanged)
+                    xa = x0 >= 0
+                    xb = x0 < x1 and x0 + 1 < width
+                    ya = y0 >= 0
+                    yb = y0 < y1 and y0 + 1 < height
+                    p = (y0 + 2) * pw + x0 + 2
+                    _cover(pix, p * A, xa & ya, z32, dz32, win, p, k, mode)
+                    _cover(pix, (p + 1) * A, xb & ya, z32, dz32, win, p + 1, k, mode)
+                    _cover(pix, (p + pw) * A, xa & yb, z32, dz32, win, p + pw, k, mode)
+                    _cover(pix, (p + pw + 1) * A, xb & yb, z32, dz32, win, p + pw + 1, k, mode)
+                    continue
+                for y in range(max(y0, 0), min(y1, height - 1) + 1):
+                    for x in range(max(x0, 0), min(x1, width - 1) + 1):
+                        p = (y + 2) * pw + x + 2
                         a = p * A
                         zf = pix[a]
                         if z32 < zf or (z32 == zf and dz32 < pix[a + 1]):
@@ -234,45 +275,46 @@ def _pass2(rgb, rec, pix, A, width, height, depth_tol):
     """Step 4: tent of radius ``2 h`` of each sample onto the covered pixels of its front surface.
 
     The tent's integer range is tight (``|x - u| < 2 h``), so every weight is positive up to
-    rounding (clamped at 0). One sample adds ``w * (0, 0, 1, z, colour)`` to the pixel's
-    record: a single vector operation for RGB.
+    rounding (clamped at 0).
     """
     S, H, W, C = rgb.shape
+    pw = width + 4
     one = _F32(1.0)
     zero = _F32(0.0)
     tol = _F32(depth_tol)
     col = rgb.reshape(S * H * W, C)
-    sv = np.zeros(A, np.float32)
-    sv[2] = 1.0
     for k in range(S * H * W):
         hu = rec[k, 3]
         if not hu > 0:
             continue
         u, v, zz, hv, dz = rec[k, 0], rec[k, 1], rec[k, 2], rec[k, 4], rec[k, 5]
-        sv[3] = zz
-        for c in range(C):
-            sv[4 + c] = col[k, c]
+        c0 = col[k, 0]
+        c1 = col[k, 1] if C > 1 else c0
+        c2 = col[k, 2] if C > 2 else c0
         ru = _F32(2.0) * hu
         rv = _F32(2.0) * hv
         iu = one / ru
         iv = one / rv
-        x0 = max(int(math.floor(u - ru)) + 1, 0)
-        x1 = min(int(math.ceil(u + ru)) - 1, width - 1)
-        y0 = max(int(math.floor(v - rv)) + 1, 0)
-        y1 = min(int(math.ceil(v + rv)) - 1, height - 1)
+        x0 = max((_floor(u - ru)) + 1, 0)
+        x1 = min((_ceil(u + ru)) - 1, width - 1)
+        y0 = max((_floor(v - rv)) + 1, 0)
+        y1 = min((_ceil(v + rv)) - 1, height - 1)
         for y in range(y0, y1 + 1):
             wy = max(one - abs(_F32(y) - v) * iv, zero)
             for x in range(x0, x1 + 1):
-                a = (y * width + x) * A
+                a = ((y + 2) * pw + x + 2) * A
                 zf = pix[a]
                 if zf < _EMPTY and abs(zz - zf) <= tol * zf + dz + pix[a + 1]:
                     w = wy * max(one - abs(_F32(x) - u) * iu, zero)
-                    if A == 8:  # RGB: one 8-wide multiply-add
-                        for c in range(8):
-                            pix[a + c] += w * sv[c]
+                    pix[a + 2] += w
+                    pix[a + 3] += w * zz
+                    if C == 3:  # the common case, unrolled
+                        pix[a + 4] += w * c0
+                        pix[a + 5] += w * c1
+                        pix[a + 6] += w * c2
                     else:
-                        for c in range(A):
-                            pix[a + c] += w * sv[c]
+                        for c in range(C):
+                            pix[a + 4 + c] += w * col[k, c]
 
 
 @njit(**_JIT)
@@ -281,9 +323,10 @@ def _pass3(rgb, pix, A, win, mode, out_rgb, out_depth, out_mask):
     S, H, W, C = rgb.shape
     height, width = out_depth.shape
     col = rgb.reshape(S * H * W, C)
+    pw = width + 4
     for y in range(height):
         for x in range(width):
-            p = y * width + x
+            p = (y + 2) * pw + x + 2
             a = p * A
             zf = pix[a]
             if not zf < _EMPTY:
