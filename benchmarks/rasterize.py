@@ -22,8 +22,10 @@ import statistics
 import time
 
 import numba
+import numpy as np
 import torch
 
+from see3d.gs import _numba_kernels as _nk
 from see3d.gs._project import depth_order, project_gaussians
 from see3d.gs._reference import blend_weights, composite_dense
 from see3d.gs.rasterize import gsplat_available, rasterize
@@ -111,7 +113,10 @@ def scene_stats(params, viewmat, K, size):
         for s in range(0, 512, 64):
             w, _ = blend_weights(pix[s : s + 64], proj.means2d[idx], proj.conics[idx], proj.opacities[idx])
             counts.append((w > 0).sum(1).float())
-        return int(proj.visible.sum()), float(r.median()), float(torch.cat(counts).mean())
+        boxes = proj.boxes.numpy()
+        order = idx.numpy().astype(np.int32)
+        tile_start, _ = _nk.bin_gaussians(order, boxes, size, size)
+        return int(proj.visible.sum()), float(r.median()), float(torch.cat(counts).mean()), int(tile_start[-1])
 
 
 def _cpu_name() -> str:
@@ -152,9 +157,14 @@ def main() -> None:
 
     for size in args.sizes:
         params, viewmat, K = make_scene(args.n, size, opacity_shift=args.opacity_shift)
-        vis, med_r, blended = scene_stats(params, viewmat, K, size)
+        vis, med_r, blended, pairs = scene_stats(params, viewmat, K, size)
         print(f"\n== {args.n} Gaussians at {size}x{size}: {vis} visible, median 3-sigma radius "
               f"{med_r:.1f} px, {blended:.1f} Gaussians blended per pixel (mean over 512 pixels)")
+        ntiles = ((size + 15) // 16) ** 2
+        kernel_mb = (pairs * (4 + 40) + size * size * (3 + 1 + 1 + 1) * 4 * 2) / 2**20
+        print(f"tile-Gaussian pairs {pairs} ({pairs / ntiles:.0f} per tile); compositing buffers "
+              f"~{kernel_mb:.1f} MB (lists + gradient slots + images), vs "
+              f"{vis * size * size * 4 / 2**30:.1f} GiB for one dense pixels x Gaussians float32 tensor")
         rss0 = maxrss_mb()
         fwd, fwd_cpu = time_backend(params, viewmat, K, size, "numba", args.reps, backward=False)
         fb, fb_cpu = time_backend(params, viewmat, K, size, "numba", args.reps, backward=True)
