@@ -13,7 +13,8 @@ Compares, single-threaded and in the same run:
   footprint coverage + hard z-buffer);
 - ``torch-ref``: the vectorised PyTorch reference on the CPU (float64).
 
-Run: ``python benchmarks/warp.py`` (``--help`` for sizes, targets, repeats).
+Run: ``python benchmarks/warp.py`` (``--help`` for sizes, targets, repeats; ``--split``
+adds the CPU time of each pass of the kernel).
 Times are milliseconds per target (best of ``--repeats``), process CPU time by
 default (``--wall`` for wall-clock); the numba kernel is compiled/loaded in a
 warm-up call outside the timings.
@@ -109,6 +110,34 @@ def best_of(fn, repeats: int, clock=time.process_time) -> float:
     return best
 
 
+def kernel_split(rgb, depth, K, poses, size: int, repeats: int, clock) -> tuple[float, float, float]:
+    """Per-target time of the kernel's three passes (project + footprint + coverage, tent
+    blend, normalise) on one thread, calling the kernel's internals one target at a time."""
+    from see3d.warp import kernel as kn
+    from see3d.warp.api import _prepare
+
+    r, d, Ks, Kt, P, w, h = _prepare(rgb, depth, K, np.eye(4), K, poses, size, size, None)
+    flags, dsrc = kn._source_flags(d, 0.05)
+    S, H, W, C = r.shape
+    A = ((C + 4 + 3) // 4) * 4
+    ring, rel, pix, rec, win = kn._buffers(S * H * W, W, C, w, h, 0)
+    o_rgb, o_d, o_m = np.zeros((h, w, C), np.float32), np.zeros((h, w), np.float32), np.zeros((h, w), bool)
+    best = np.full(3, np.inf)
+    for _ in range(repeats):
+        tot = np.zeros(3)
+        for t in range(len(poses)):
+            c0 = clock()
+            kn._pass1(dsrc, flags, Ks, Kt[t], P[t], w, h, 0, 0.05, 8.0, ring, rel, pix, A, rec, win)
+            c1 = clock()
+            kn._pass2(r, rec, pix, A, w, h, 0.01)
+            c2 = clock()
+            kn._pass3(r, pix, A, win, 0, o_rgb, o_d, o_m)
+            c3 = clock()
+            tot += (c1 - c0, c2 - c1, c3 - c2)
+        best = np.minimum(best, tot / len(poses))
+    return tuple(best)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
@@ -117,6 +146,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--wall", action="store_true", help="time wall-clock instead of process CPU time")
+    ap.add_argument("--split", action="store_true", help="also time the kernel's passes (bilinear)")
     args = ap.parse_args()
     clock = time.perf_counter if args.wall else time.process_time
 
@@ -137,6 +167,7 @@ def main() -> None:
               "speedup (np/numba-bil)", "holes %")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
+    splits = []
     for size in args.sizes:
         rgb, depth = make_source(size)
         intr = Intrinsics.from_fov(60.0, size, size)
@@ -164,7 +195,15 @@ def main() -> None:
         holes = 100.0 * (1.0 - run("bilinear").mask.mean())
         ms = lambda t: f"{1000 * t:.2f}"  # noqa: E731
         print(f"| {size}x{size} | {ms(t_np)} | {ms(t_plain)} | {ms(t_bil)} | {ms(t_near)} | {ms(t_torch)} | {t_np / t_bil:.1f}x | {holes:.1f} |")
+        if args.split:
+            p1, p2, p3 = kernel_split(rgb, depth, K, poses, size, args.repeats, clock)
+            splits.append(f"| {size}x{size} | {ms(p1)} | {ms(p2)} | {ms(p3)} |")
     print("(milliseconds per target, best of repeats; torch-ref timed on --torch-targets targets)")
+    if splits:
+        print("\n| size | pass 1: project + footprint + coverage | pass 2: tent blend | pass 3: normalise |")
+        print("|---|---|---|---|")
+        print("\n".join(splits))
+        print("(milliseconds per target, best of repeats)")
 
 
 if __name__ == "__main__":
