@@ -304,6 +304,19 @@ def test_threaded_tiles_equal_single_thread_and_reference(monkeypatch):
         assert rel_err(g_thr[k], g_ref[k]) < 1e-3
 
 
+def test_camera_gradients_flow_when_the_viewmat_requires_grad():
+    # Pose refinement: the numba backend then projects with autograd, composites in numba.
+    p, viewmat, K = random_scene(400, 40, 32, seed=19)
+    grads_v = {}
+    for backend in ("numba", "torch"):
+        v = viewmat.clone().requires_grad_()
+        out = render(p, v, K, 40, 32, backend)
+        loss_of(out).backward()
+        grads_v[backend] = v.grad.clone()
+    assert grads_v["torch"].abs().max() > 0
+    assert rel_err(grads_v["numba"], grads_v["torch"]) < 1e-3
+
+
 def test_gradients_are_deterministic_and_means2d_grad_is_exposed():
     p, viewmat, K = random_scene(700, 48, 48, seed=11)
     o1, g1, m1 = grads(p, viewmat, K, 48, 48, "numba")
