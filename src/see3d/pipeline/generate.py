@@ -233,15 +233,17 @@ def _input_point_cloud(img: np.ndarray, depth: np.ndarray, intr: Intrinsics, max
 
 def _fit_gaussians(result: GenerateResult, tmp: Path, config: GenerateConfig, progress: bool) -> None:
     from see3d.gs import GSTrainConfig, fit_gaussians, render_views, save_ply, save_splat
+    from see3d.gs.reconstruct import fuse_point_cloud
 
-    pts, cols = _input_point_cloud(result.views[0], result.depths[0], result.intrinsics, 60_000, config.seed)
+    # start from every view's (warped or filled) depth, not only the input's
+    pts, cols = fuse_point_cloud(result.views, result.depths, result.intrinsics, result.poses, max_points=60_000, seed=config.seed)
     model = fit_gaussians(
         result.views,
         result.intrinsics,
         result.poses,
         init_points=pts,
         init_colors=cols,
-        config=GSTrainConfig(iterations=config.gs_iterations, seed=config.seed),
+        config=GSTrainConfig.for_iterations(config.gs_iterations, sh_degree=0, seed=config.seed),
         progress=progress,
     )
     save_ply(model, tmp / "scene.ply")
