@@ -124,3 +124,21 @@ def test_generate_help_explains():
     assert r.returncode == 0
     for word in ("--trajectory", "--fill", "--depth", "--fov", "orbit"):
         assert word in r.stdout
+
+
+@pytest.mark.slow
+def test_generate_with_gaussians(tmp_path):
+    """--gaussians fits 3DGS to the views: the exported splats re-render the input view."""
+    from see3d.gs import load_ply, load_splat, render_views
+    from see3d.gs.metrics import psnr
+
+    out = tmp_path / "g"
+    args = ["generate", "--example", "motorcycle", "-o", str(out), "--frames", "4", "--max-size", "128"]
+    assert main([*args, "--gaussians", "--gs-iterations", "150", "-q"]) == 0
+    cams = read_transforms_json(out / "transforms.json")
+    view0 = np.asarray(Image.open(out / "views" / "0000.png"), dtype=np.float32) / 255
+    for model in (load_ply(out / "scene.ply"), load_splat(out / "scene.splat")):
+        img = np.asarray(render_views(model, cams.intrinsics[0], cams.poses[:1])[0])
+        assert psnr(img, view0) > 22
+    frames, _ = read_video(out / "splats.mp4")
+    assert len(frames) == 4

@@ -49,6 +49,7 @@ def generate_cmd(
     fill_model: Optional[Path] = typer.Option(None, "--fill-model", help="Weights folder for --fill mvd (default: the bundled model)."),
     gaussians: bool = typer.Option(False, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views (scene.ply, scene.splat, splats.mp4)."),
     max_size: int = typer.Option(1024, "--max-size", min=16, help="Work at most at this many pixels on the longer side (image, depth and intrinsics are scaled together)."),
+    gs_iterations: int = typer.Option(600, "--gs-iterations", min=1, help="Optimisation steps of the 3DGS fit (with --gaussians)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
@@ -121,6 +122,7 @@ def generate_cmd(
         fill_model=str(fill_model) if fill_model else None,
         seed=seed,
         gaussians=gaussians,
+        gs_iterations=gs_iterations,
     )
     on_stage, finish = _stage_printer(quiet)
     t0 = time.perf_counter()
