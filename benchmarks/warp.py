@@ -127,7 +127,7 @@ def kernel_split(rgb, depth, K, poses, size: int, repeats: int, clock) -> tuple[
         tot = np.zeros(3)
         for t in range(len(poses)):
             c0 = clock()
-            kn._pass1(dsrc, flags, Ks, Kt[t], P[t], w, h, 0, 0.05, 8.0, ring, rel, pix, A, rec, win)
+            kn._pass1(dsrc, flags, Ks, Kt[t], P[t], w, h, 0, 8.0, ring, rel, pix, A, rec, win)
             c1 = clock()
             kn._pass2(r, rec, pix, A, w, h, 0.01)
             c2 = clock()

@@ -41,7 +41,6 @@ _SAME_R = np.uint8(4)  # same surface as the right neighbour (source-depth test)
 _SAME_D = np.uint8(8)  # same surface as the lower neighbour
 #: Empty z-buffer entry (finite, beyond Z_SKY, so no inf arithmetic in the loops).
 _EMPTY = np.float32(3.0e38)
-_EMPTY64 = 3.0e38
 _F32 = np.float32
 
 _JIT = dict(cache=True, error_model="numpy", boundscheck=False)
@@ -170,7 +169,7 @@ def _cover(pix, a, inside, z, dz, win, p, k, mode):
 
 
 @njit(**_JIT)
-def _pass1(dsrc, flags, Ks, kt, P, width, height, mode, edge_tol, max_splat, ring, rel, pix, A, rec, win):
+def _pass1(dsrc, flags, Ks, kt, P, width, height, mode, max_splat, ring, rel, pix, A, rec, win):
     """Steps 1-3 for one target: project, footprint, coverage z-buffer; records for step 4."""
     S, H, W = dsrc.shape
     half_max = 0.5 * max_splat
@@ -352,24 +351,24 @@ def _pass3(rgb, pix, A, win, mode, out_rgb, out_depth, out_mask):
 
 
 @njit(**_JIT)
-def _warp_target(rgb, dsrc, flags, Ks, kt, P, width, height, mode, depth_tol, edge_tol, max_splat, out_rgb, out_depth, out_mask, bufs):
+def _warp_target(rgb, dsrc, flags, Ks, kt, P, width, height, mode, depth_tol, max_splat, out_rgb, out_depth, out_mask, bufs):
     ring, rel, pix, rec, win = bufs
     A = ((rgb.shape[3] + 4 + 3) // 4) * 4
-    _pass1(dsrc, flags, Ks, kt, P, width, height, mode, edge_tol, max_splat, ring, rel, pix, A, rec, win)
+    _pass1(dsrc, flags, Ks, kt, P, width, height, mode, max_splat, ring, rel, pix, A, rec, win)
     if mode == 0:
         _pass2(rgb, rec, pix, A, width, height, depth_tol)
     _pass3(rgb, pix, A, win, mode, out_rgb, out_depth, out_mask)
 
 
 @njit(cache=True, parallel=True)
-def _warp_all(rgb, dsrc, flags, Ks, Kt, P, width, height, mode, depth_tol, edge_tol, max_splat, out_rgb, out_depth, out_mask, chunks):
+def _warp_all(rgb, dsrc, flags, Ks, Kt, P, width, height, mode, depth_tol, max_splat, out_rgb, out_depth, out_mask, chunks):
     S, H, W, C = rgb.shape
     T = Kt.shape[0]
     for c in prange(chunks):  # one chunk of targets per thread, buffers allocated once per chunk
         bufs = _buffers(S * H * W, W, C, width, height, mode)
         for t in range(c, T, chunks):
             _warp_target(
-                rgb, dsrc, flags, Ks, Kt[t], P[t], width, height, mode, depth_tol, edge_tol, max_splat,
+                rgb, dsrc, flags, Ks, Kt[t], P[t], width, height, mode, depth_tol, max_splat,
                 out_rgb[t], out_depth[t], out_mask[t], bufs,
             )
 
@@ -401,7 +400,7 @@ def warp_numba(
         np.ascontiguousarray(Ks, dtype=np.float64),
         np.ascontiguousarray(Kt, dtype=np.float64),
         np.ascontiguousarray(P, dtype=np.float64),
-        int(width), int(height), int(mode), float(depth_tol), float(edge_tol), float(max_splat),
+        int(width), int(height), int(mode), float(depth_tol), float(max_splat),
         out_rgb, out_depth, out_mask, max(1, min(T, numba.get_num_threads())),
     )
     return out_rgb, out_depth, out_mask
