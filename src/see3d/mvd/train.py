@@ -6,7 +6,7 @@ both input slots; the condition is dropped for classifier-free guidance with p =
 
 AdamW, linear warm-up, EMA of the weights, gradient clipping, bf16 autocast on CUDA. Multi-GPU /
 multi-node through ``accelerate`` (DDP; launch with ``accelerate launch``). Checkpoints are folders
-written atomically (``checkpoints/step_XXXXXXX``: weights, EMA, optimizer state, ``state.json``);
+written atomically (``checkpoints/step_0001234``: weights, EMA, optimizer state, ``state.json``);
 ``resume`` continues from the newest one *exactly*: every random draw of step ``k`` comes from
 generators seeded with ``(seed, k, rank)``, so a killed and resumed run reproduces the loss curve of
 an uninterrupted one. ``OUT/model`` always holds the latest EMA weights as an :class:`MVDModel` folder.
