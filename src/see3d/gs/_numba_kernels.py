@@ -126,6 +126,98 @@ def bin_gaussians(order, boxes, width, height):  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True, nogil=True)
+def forward_tile(
+    t, xy, conic, color, opac, depth, boxes, tile_start, tile_ids, width,
+    rgb, accd, tfin, ncon, T, cr, cg, cb, cd, last,
+):  # pragma: no cover - compiled
+    """Composite tile ``t`` into its pixels of rgb, acc_depth, T_final, n_contrib.
+
+    ``T, cr, cg, cb, cd`` (float32) and ``last`` (int32) are ``TILE * TILE`` scratch
+    arrays. A pixel that is done (its next contribution would take T below 1e-4) keeps
+    its transmittance negated, so one load tells "done" and "T" apart.
+    """
+    height = rgb.shape[0]
+    ntx = (width + TILE - 1) // TILE
+    ty = t // ntx
+    tx = t - ty * ntx
+    u0 = tx * TILE
+    v0 = ty * TILE
+    u1 = min(u0 + TILE, width) - 1
+    v1 = min(v0 + TILE, height) - 1
+    start = tile_start[t]
+    end = tile_start[t + 1]
+    for p in range(TILE * TILE):
+        T[p] = ONE
+        cr[p] = ZERO
+        cg[p] = ZERO
+        cb[p] = ZERO
+        cd[p] = ZERO
+        last[p] = start
+    npix = (u1 - u0 + 1) * (v1 - v0 + 1)
+    ndone = 0
+    for k in range(start, end):
+        g = tile_ids[k]
+        bx0 = max(boxes[g, 0], u0)
+        bx1 = min(boxes[g, 1], u1)
+        by0 = max(boxes[g, 2], v0)
+        by1 = min(boxes[g, 3], v1)
+        mx = xy[g, 0]
+        my = xy[g, 1]
+        ca = conic[g, 0]
+        cbb = conic[g, 1]
+        cc = conic[g, 2]
+        o = opac[g]
+        r = color[g, 0]
+        gg = color[g, 1]
+        b = color[g, 2]
+        z = depth[g]
+        plim = power_limit(o)
+        for v in range(by0, by1 + 1):
+            lo, hi = row_span(mx, my, ca, cbb, cc, plim, v, bx0, bx1)
+            dy = my - _f32(v)
+            cdy2 = cc * dy * dy
+            row = (v - v0) * TILE - u0
+            for u in range(lo, hi + 1):
+                p = row + u
+                Ti = T[p]
+                if Ti < ZERO:
+                    continue
+                dx = mx - _f32(u)
+                # same operation order as the dense reference (bit-identical power)
+                power = HALF * (ca * dx * dx + cdy2) + cbb * dx * dy
+                if power > POWER_CUTOFF:
+                    continue
+                a = o * np.exp(-power)
+                if a < ALPHA_THRESHOLD:
+                    continue
+                a = min(a, ALPHA_MAX)
+                Tn = Ti * (ONE - a)
+                if Tn < T_MIN:
+                    T[p] = -Ti
+                    ndone += 1
+                    continue
+                w = a * Ti
+                cr[p] += w * r
+                cg[p] += w * gg
+                cb[p] += w * b
+                cd[p] += w * z
+                T[p] = Tn
+                last[p] = k + 1
+        if ndone == npix:
+            break
+    for v in range(v0, v1 + 1):
+        row = (v - v0) * TILE - u0
+        for u in range(u0, u1 + 1):
+            p = row + u
+            rgb[v, u, 0] = cr[p]
+            rgb[v, u, 1] = cg[p]
+            rgb[v, u, 2] = cb[p]
+            accd[v, u] = cd[p]
+            tfin[v, u] = abs(T[p])
+            ncon[v, u] = last[p]
+
+
+@nb.njit(cache=True, nogil=True)
 def composite_forward(
     xy, conic, color, opac, depth, boxes, tile_start, tile_ids, tiles, width,
     rgb, accd, tfin, ncon,
@@ -137,86 +229,138 @@ def composite_forward(
     contributing Gaussian (the list start when none contributed). Calls on disjoint tile
     sets touch disjoint memory, so they may run concurrently (the GIL is released).
     """
-    height = rgb.shape[0]
-    ntx = (width + TILE - 1) // TILE
+    n = TILE * TILE
+    T = np.empty(n, np.float32)
+    cr = np.empty(n, np.float32)
+    cg = np.empty(n, np.float32)
+    cb = np.empty(n, np.float32)
+    cd = np.empty(n, np.float32)
+    last = np.empty(n, np.int32)
     for oi in range(tiles.shape[0]):
-        t = tiles[oi]
-        ty = t // ntx
-        tx = t - ty * ntx
-        u0 = tx * TILE
-        v0 = ty * TILE
-        u1 = min(u0 + TILE, width) - 1
-        v1 = min(v0 + TILE, height) - 1
-        start = tile_start[t]
-        end = tile_start[t + 1]
-        T = np.ones((TILE, TILE), dtype=np.float32)
-        cr = np.zeros((TILE, TILE), dtype=np.float32)
-        cg = np.zeros((TILE, TILE), dtype=np.float32)
-        cb = np.zeros((TILE, TILE), dtype=np.float32)
-        cd = np.zeros((TILE, TILE), dtype=np.float32)
-        last = np.full((TILE, TILE), start, dtype=np.int32)
-        done = np.zeros((TILE, TILE), dtype=np.bool_)
-        npix = (u1 - u0 + 1) * (v1 - v0 + 1)
-        ndone = 0
-        for k in range(start, end):
-            g = tile_ids[k]
-            bx0 = max(boxes[g, 0], u0)
-            bx1 = min(boxes[g, 1], u1)
-            by0 = max(boxes[g, 2], v0)
-            by1 = min(boxes[g, 3], v1)
-            mx = xy[g, 0]
-            my = xy[g, 1]
-            ca = conic[g, 0]
-            cbb = conic[g, 1]
-            cc = conic[g, 2]
-            o = opac[g]
-            r = color[g, 0]
-            gg = color[g, 1]
-            b = color[g, 2]
-            z = depth[g]
-            plim = power_limit(o)
-            for v in range(by0, by1 + 1):
-                dy = my - _f32(v)
-                iy = v - v0
-                lo, hi = row_span(mx, my, ca, cbb, cc, plim, v, bx0, bx1)
-                for u in range(lo, hi + 1):
-                    ix = u - u0
-                    if done[iy, ix]:
-                        continue
-                    dx = mx - _f32(u)
-                    power = HALF * (ca * dx * dx + cc * dy * dy) + cbb * dx * dy
-                    if power > POWER_CUTOFF:
-                        continue
-                    a = o * np.exp(-power)
-                    if a < ALPHA_THRESHOLD:
-                        continue
-                    if a > ALPHA_MAX:
-                        a = ALPHA_MAX
-                    Ti = T[iy, ix]
-                    Tn = Ti * (ONE - a)
-                    if Tn < T_MIN:
-                        done[iy, ix] = True
-                        ndone += 1
-                        continue
-                    w = a * Ti
-                    cr[iy, ix] += w * r
-                    cg[iy, ix] += w * gg
-                    cb[iy, ix] += w * b
-                    cd[iy, ix] += w * z
-                    T[iy, ix] = Tn
-                    last[iy, ix] = k + 1
-            if ndone == npix:
-                break
-        for v in range(v0, v1 + 1):
-            for u in range(u0, u1 + 1):
-                iy = v - v0
-                ix = u - u0
-                rgb[v, u, 0] = cr[iy, ix]
-                rgb[v, u, 1] = cg[iy, ix]
-                rgb[v, u, 2] = cb[iy, ix]
-                accd[v, u] = cd[iy, ix]
-                tfin[v, u] = T[iy, ix]
-                ncon[v, u] = last[iy, ix]
+        forward_tile(tiles[oi], xy, conic, color, opac, depth, boxes, tile_start, tile_ids, width,
+                     rgb, accd, tfin, ncon, T, cr, cg, cb, cd, last)
+
+
+@nb.njit(cache=True, nogil=True)
+def backward_tile(
+    t, xy, conic, color, opac, depth, boxes, tile_start, tile_ids, width,
+    tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots, T, Q, last, pr, pg, pb, pd,
+):  # pragma: no cover - compiled
+    """Gradient slots of tile ``t`` (see :func:`composite_backward`); the rest are scratch.
+
+    Per pixel, with upstream gradients ``(pr, pg, pb, pd)`` for (rgb, acc_depth) and
+    ``pa`` for alpha, walking the list back to front: ``T_i = T_{i+1} / (1 - alpha_i)``,
+    ``dL/dalpha_i = T_i (pr r_i + pg g_i + pb b_i + pd z_i) - Q / (1 - alpha_i)`` with
+    ``Q = sum_{j > i} w_j (pr r_j + ... + pd z_j) - pa T_final`` (the colour "behind" the
+    Gaussian, projected on the upstream gradient: one scalar per pixel).
+    """
+    height = tfin.shape[0]
+    ntx = (width + TILE - 1) // TILE
+    ty = t // ntx
+    tx = t - ty * ntx
+    u0 = tx * TILE
+    v0 = ty * TILE
+    u1 = min(u0 + TILE, width) - 1
+    v1 = min(v0 + TILE, height) - 1
+    start = tile_start[t]
+    kmax = start
+    for p in range(TILE * TILE):
+        last[p] = 0
+    for v in range(v0, v1 + 1):
+        row = (v - v0) * TILE - u0
+        for u in range(u0, u1 + 1):
+            p = row + u
+            tf = tfin[v, u]
+            T[p] = tf
+            Q[p] = -grad_alpha[v, u] * tf
+            last[p] = ncon[v, u]
+            pr[p] = grad_rgb[v, u, 0]
+            pg[p] = grad_rgb[v, u, 1]
+            pb[p] = grad_rgb[v, u, 2]
+            pd[p] = grad_accd[v, u]
+            if ncon[v, u] > kmax:
+                kmax = ncon[v, u]
+    for k in range(kmax - 1, start - 1, -1):
+        g = tile_ids[k]
+        bx0 = max(boxes[g, 0], u0)
+        bx1 = min(boxes[g, 1], u1)
+        by0 = max(boxes[g, 2], v0)
+        by1 = min(boxes[g, 3], v1)
+        mx = xy[g, 0]
+        my = xy[g, 1]
+        ca = conic[g, 0]
+        cbb = conic[g, 1]
+        cc = conic[g, 2]
+        o = opac[g]
+        r = color[g, 0]
+        gcol = color[g, 1]
+        b = color[g, 2]
+        z = depth[g]
+        d_mx = ZERO
+        d_my = ZERO
+        d_ca = ZERO
+        d_cb = ZERO
+        d_cc = ZERO
+        d_o = ZERO
+        d_r = ZERO
+        d_g = ZERO
+        d_b = ZERO
+        d_z = ZERO
+        plim = power_limit(o)
+        for v in range(by0, by1 + 1):
+            lo, hi = row_span(mx, my, ca, cbb, cc, plim, v, bx0, bx1)
+            dy = my - _f32(v)
+            cdy2 = cc * dy * dy
+            row = (v - v0) * TILE - u0
+            for u in range(lo, hi + 1):
+                p = row + u
+                if k >= last[p]:
+                    continue
+                dx = mx - _f32(u)
+                power = HALF * (ca * dx * dx + cdy2) + cbb * dx * dy
+                if power > POWER_CUTOFF:
+                    continue
+                G = np.exp(-power)
+                a = o * G
+                if a < ALPHA_THRESHOLD:
+                    continue
+                clamped = a > ALPHA_MAX
+                if clamped:
+                    a = ALPHA_MAX
+                inv = ONE / (ONE - a)
+                Ti = T[p] * inv
+                T[p] = Ti
+                w = a * Ti
+                qr = pr[p]
+                qg = pg[p]
+                qb = pb[p]
+                qd = pd[p]
+                d_r += w * qr
+                d_g += w * qg
+                d_b += w * qb
+                d_z += w * qd
+                cdot = qr * r + qg * gcol + qb * b + qd * z
+                q = Q[p]
+                Q[p] = q + w * cdot
+                if not clamped:
+                    dL_da = Ti * cdot - q * inv
+                    d_o += dL_da * G
+                    dL_dp = -dL_da * a
+                    d_mx += dL_dp * (ca * dx + cbb * dy)
+                    d_my += dL_dp * (cbb * dx + cc * dy)
+                    d_ca += dL_dp * dx * dx
+                    d_cb += dL_dp * dx * dy
+                    d_cc += dL_dp * dy * dy
+        slots[k, G_MX] = d_mx
+        slots[k, G_MY] = d_my
+        slots[k, G_CA] = HALF * d_ca
+        slots[k, G_CB] = d_cb
+        slots[k, G_CC] = HALF * d_cc
+        slots[k, G_OP] = d_o
+        slots[k, G_R] = d_r
+        slots[k, G_G] = d_g
+        slots[k, G_B] = d_b
+        slots[k, G_Z] = d_z
 
 
 @nb.njit(cache=True, nogil=True)
@@ -226,134 +370,21 @@ def composite_backward(
 ):  # pragma: no cover - compiled
     """Per-(tile, Gaussian) gradient slots ``[P, 10]`` (layout G_*) for the tiles in ``tiles``.
 
-    Writes ``slots[k]`` for every list position ``k`` of those tiles (in place); sum them
-    per Gaussian with :func:`reduce_slots`. Disjoint tile sets may run concurrently.
+    Writes ``slots[k]`` for every list position ``k`` of those tiles that some pixel
+    reached (the others stay as they are: zero them first); sum them per Gaussian with
+    :func:`reduce_slots`. Disjoint tile sets may run concurrently.
     """
-    height = tfin.shape[0]
-    ntx = (width + TILE - 1) // TILE
+    n = TILE * TILE
+    T = np.empty(n, np.float32)
+    Q = np.empty(n, np.float32)
+    last = np.empty(n, np.int32)
+    pr = np.empty(n, np.float32)
+    pg = np.empty(n, np.float32)
+    pb = np.empty(n, np.float32)
+    pd = np.empty(n, np.float32)
     for oi in range(tiles.shape[0]):
-        t = tiles[oi]
-        ty = t // ntx
-        tx = t - ty * ntx
-        u0 = tx * TILE
-        v0 = ty * TILE
-        u1 = min(u0 + TILE, width) - 1
-        v1 = min(v0 + TILE, height) - 1
-        start = tile_start[t]
-        T = np.ones((TILE, TILE), dtype=np.float32)
-        Tf = np.ones((TILE, TILE), dtype=np.float32)
-        last = np.zeros((TILE, TILE), dtype=np.int32)
-        sr = np.zeros((TILE, TILE), dtype=np.float32)
-        sg = np.zeros((TILE, TILE), dtype=np.float32)
-        sb = np.zeros((TILE, TILE), dtype=np.float32)
-        sd = np.zeros((TILE, TILE), dtype=np.float32)
-        gr = np.zeros((TILE, TILE), dtype=np.float32)
-        gg_ = np.zeros((TILE, TILE), dtype=np.float32)
-        gb = np.zeros((TILE, TILE), dtype=np.float32)
-        gd = np.zeros((TILE, TILE), dtype=np.float32)
-        ga = np.zeros((TILE, TILE), dtype=np.float32)
-        kmax = start
-        for v in range(v0, v1 + 1):
-            for u in range(u0, u1 + 1):
-                iy = v - v0
-                ix = u - u0
-                T[iy, ix] = tfin[v, u]
-                Tf[iy, ix] = tfin[v, u]
-                last[iy, ix] = ncon[v, u]
-                gr[iy, ix] = grad_rgb[v, u, 0]
-                gg_[iy, ix] = grad_rgb[v, u, 1]
-                gb[iy, ix] = grad_rgb[v, u, 2]
-                gd[iy, ix] = grad_accd[v, u]
-                ga[iy, ix] = grad_alpha[v, u]
-                if ncon[v, u] > kmax:
-                    kmax = ncon[v, u]
-        for k in range(kmax - 1, start - 1, -1):
-            g = tile_ids[k]
-            bx0 = max(boxes[g, 0], u0)
-            bx1 = min(boxes[g, 1], u1)
-            by0 = max(boxes[g, 2], v0)
-            by1 = min(boxes[g, 3], v1)
-            mx = xy[g, 0]
-            my = xy[g, 1]
-            ca = conic[g, 0]
-            cbb = conic[g, 1]
-            cc = conic[g, 2]
-            o = opac[g]
-            r = color[g, 0]
-            gcol = color[g, 1]
-            b = color[g, 2]
-            z = depth[g]
-            d_mx = ZERO
-            d_my = ZERO
-            d_ca = ZERO
-            d_cb = ZERO
-            d_cc = ZERO
-            d_o = ZERO
-            d_r = ZERO
-            d_g = ZERO
-            d_b = ZERO
-            d_z = ZERO
-            plim = power_limit(o)
-            for v in range(by0, by1 + 1):
-                dy = my - _f32(v)
-                iy = v - v0
-                lo, hi = row_span(mx, my, ca, cbb, cc, plim, v, bx0, bx1)
-                for u in range(lo, hi + 1):
-                    ix = u - u0
-                    if k >= last[iy, ix]:
-                        continue
-                    dx = mx - _f32(u)
-                    power = HALF * (ca * dx * dx + cc * dy * dy) + cbb * dx * dy
-                    if power > POWER_CUTOFF:
-                        continue
-                    G = np.exp(-power)
-                    a = o * G
-                    if a < ALPHA_THRESHOLD:
-                        continue
-                    clamped = a > ALPHA_MAX
-                    if clamped:
-                        a = ALPHA_MAX
-                    inv = ONE / (ONE - a)
-                    Ti = T[iy, ix] * inv
-                    T[iy, ix] = Ti
-                    w = a * Ti
-                    pr = gr[iy, ix]
-                    pg = gg_[iy, ix]
-                    pb = gb[iy, ix]
-                    pd = gd[iy, ix]
-                    d_r += w * pr
-                    d_g += w * pg
-                    d_b += w * pb
-                    d_z += w * pd
-                    dL_da = (
-                        pr * (r * Ti - sr[iy, ix] * inv)
-                        + pg * (gcol * Ti - sg[iy, ix] * inv)
-                        + pb * (b * Ti - sb[iy, ix] * inv)
-                        + pd * (z * Ti - sd[iy, ix] * inv)
-                        + ga[iy, ix] * Tf[iy, ix] * inv
-                    )
-                    sr[iy, ix] += w * r
-                    sg[iy, ix] += w * gcol
-                    sb[iy, ix] += w * b
-                    sd[iy, ix] += w * z
-                    if not clamped:
-                        d_o += dL_da * G
-                        dL_dp = -dL_da * a
-                        d_mx += dL_dp * (ca * dx + cbb * dy)
-                        d_my += dL_dp * (cbb * dx + cc * dy)
-                        d_ca += dL_dp * HALF * dx * dx
-                        d_cb += dL_dp * dx * dy
-                        d_cc += dL_dp * HALF * dy * dy
-            slots[k, G_MX] = d_mx
-            slots[k, G_MY] = d_my
-            slots[k, G_CA] = d_ca
-            slots[k, G_CB] = d_cb
-            slots[k, G_CC] = d_cc
-            slots[k, G_OP] = d_o
-            slots[k, G_R] = d_r
-            slots[k, G_G] = d_g
-            slots[k, G_B] = d_b
-            slots[k, G_Z] = d_z
+        backward_tile(tiles[oi], xy, conic, color, opac, depth, boxes, tile_start, tile_ids, width,
+                      tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots, T, Q, last, pr, pg, pb, pd)
 
 
 @nb.njit(cache=True, nogil=True)
