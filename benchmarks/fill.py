@@ -14,11 +14,16 @@ filled view on pixels that were holes in both (consistent generations agree).
         [--scenes 6] [--size 128] [--seed 0] [--samples 1] [--strength 0.6] [--steps 10] [--threads 1]
 
 Every ``--model`` is run with the same holes and seeds; Telea and NS always run.
+
+Training seeds: models named ``GROUP_s<seed>`` (e.g. ``visual_s1``, ``visual_s2``) are also summarised
+per group as mean +- spread (sample standard deviation over the seeds, and the range);
+``--compare A,B`` prints the per-seed difference of group A minus group B (seeds present in both).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -122,6 +127,7 @@ def main() -> int:
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-middlebury", action="store_true")
+    ap.add_argument("--compare", action="append", default=[], help="A,B: per-seed differences of group A minus group B")
     args = ap.parse_args()
 
     import torch
@@ -172,7 +178,52 @@ def main() -> int:
     for dname, fname, m, ag, sec, n in rows:
         print(f"| {dname} | {fname} | {m['psnr']:.2f} | {m['ssim']:.3f} | {m['texture']:.2f} | {m['psnr_full']:.2f} | "
               f"{'-' if np.isnan(ag) else f'{ag:.2f}'} | {n} | {sec:.1f} |")
+    seed_summary(rows, args.compare)
     return 0
+
+
+SEEDED = re.compile(r"^(.+)_s(\d+)$")
+
+
+def seed_summary(rows, compare=()):
+    """Mean +- spread over training seeds of models named ``GROUP_s<seed>``; per-seed differences."""
+    groups: dict[tuple[str, str], dict[int, tuple[dict, float]]] = {}
+    for dname, fname, m, ag, _sec, _n in rows:
+        hit = SEEDED.match(fname)
+        if hit:
+            groups.setdefault((dname, hit.group(1)), {})[int(hit.group(2))] = ({**m, "agreement": ag}, ag)
+    if not groups:
+        return
+    keys = ("psnr", "ssim", "texture", "psnr_full", "agreement")
+    digits = {"ssim": 3}
+    print()
+    print("| data | model | training seeds | hole PSNR (range) | hole SSIM | texture | full PSNR | agreement PSNR |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (dname, g), by_seed in groups.items():
+        cells = []
+        for k in keys:
+            v = np.array([by_seed[sd][0][k] for sd in sorted(by_seed)], np.float64)
+            if np.isnan(v).all():
+                cells.append("-")
+                continue
+            d = digits.get(k, 2)
+            sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+            cell = f"{v.mean():.{d}f} +- {sd:.{d}f}" if len(v) > 1 else f"{v.mean():.{d}f}"
+            if k == "psnr" and len(v) > 1:
+                cell += f" ({v.min():.2f}-{v.max():.2f})"
+            cells.append(cell)
+        print(f"| {dname} | {g} | {','.join(map(str, sorted(by_seed)))} | " + " | ".join(cells) + " |")
+    for spec in compare:
+        a, _, b = spec.partition(",")
+        for dname in dict.fromkeys(d for d, _ in groups):
+            ga, gb = groups.get((dname, a), {}), groups.get((dname, b), {})
+            common = sorted(set(ga) & set(gb))
+            if not common:
+                continue
+            diff = np.array([ga[sd][0]["psnr"] - gb[sd][0]["psnr"] for sd in common])
+            per = ", ".join(f"s{sd} {x:+.2f}" for sd, x in zip(common, diff))
+            sd_txt = f" +- {np.std(diff, ddof=1):.2f}" if len(diff) > 1 else ""
+            print(f"{dname}: hole PSNR {a} - {b}: {diff.mean():+.2f}{sd_txt} dB ({per})")
 
 
 if __name__ == "__main__":

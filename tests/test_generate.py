@@ -142,3 +142,66 @@ def test_generate_with_gaussians(tmp_path):
         assert psnr(img, view0) > 22
     frames, _ = read_video(out / "splats.mp4")
     assert len(frames) == 4
+
+
+# ---------------------------------------------------------------- long trajectories (--fill mvd --group N)
+
+
+@pytest.fixture(scope="module")
+def synth_orbit():  # ~20 s of CPU (two fills of 11 views with the bundled model)
+    """A tiny held-out synth room, generated along a 12-frame orbit from its first view, both ways."""
+    from see3d.pipeline.generate import GenerateConfig, generate_views
+    from see3d.synth import render_clip
+
+    clip = render_clip(seed=1_000_003, frames=2, size=64, kind="room", trajectory="orbit")
+    img, depth, intr = clip.rgb[0], clip.depth[0], clip.intrinsics
+    single = generate_views(img, depth, intr, GenerateConfig(frames=12, fill="mvd", group=0))
+    auto = generate_views(img, depth, intr, GenerateConfig(frames=12, fill="mvd", group=3))
+    return clip, single, auto
+
+
+@pytest.mark.slow
+def test_generate_mvd_autoregressive_fills_fewer_holes(synth_orbit):
+    """Groups after the first are warped from the input and the views generated before them."""
+    _, single, auto = synth_orbit
+    for r in (single, auto):
+        assert r.views.shape == (12, 64, 64, 3) and r.depths.shape == (12, 64, 64)
+        assert np.isfinite(r.views).all() and np.all(r.depths > 0)
+    # orbit yaw = 15 deg * sin(2 pi k / 12): view 6 is the input camera, view 6 - k revisits view k
+    assert np.allclose(auto.poses[6], np.eye(4)) and np.allclose(auto.poses[4], auto.poses[2])
+    # the output masks still mean "seen in the input photo", whatever the filler was given
+    assert np.array_equal(auto.masks, single.masks)
+    assert np.array_equal(single.fill_masks, single.masks)
+    # targets (input camera excluded) in groups of 3: [1, 2, 3], [4, 5, 7], [8, 9, 10], [11]
+    assert np.array_equal(auto.fill_masks[1:4], single.masks[1:4])  # first group: from the input alone
+    assert np.all(auto.fill_masks >= single.masks - 1e-6)  # anchors only add coverage
+    holes_single = 1 - single.fill_masks[4:].mean()
+    holes_auto = 1 - auto.fill_masks[4:].mean()
+    assert holes_single > 0.05, holes_single
+    assert holes_auto < 0.5 * holes_single, (holes_auto, holes_single)
+    # view 4 revisits view 2, generated one group earlier: the anchors cover it completely and
+    # carry view 2's generated pixels over (up to resampling by the warp)
+    assert 1 - auto.fill_masks[4].mean() < 0.01
+    holes = single.masks[2] < 0.5
+    err = np.abs(auto.views[4] - auto.views[2])[holes].mean()
+    assert err < 0.05, err
+
+
+def test_generate_cli_mvd_group_writes_all_frames(tmp_path, capsys):
+    from see3d.synth import render_clip
+
+    clip = render_clip(seed=1_000_003, frames=2, size=64, kind="room", trajectory="orbit")
+    Image.fromarray((clip.rgb[0] * 255).round().astype(np.uint8)).save(tmp_path / "room.png")
+    np.save(tmp_path / "room.npy", clip.depth[0].astype(np.float32))
+    k = clip.intrinsics
+    base = ["generate", str(tmp_path / "room.png"), "--depth", str(tmp_path / "room.npy"), "--fx", str(k.fx), "--fy", str(k.fy),
+            "--cx", str(k.cx), "--cy", str(k.cy), "--fill", "mvd", "--frames", "7", "-q"]
+    assert main([*base, "--group", "-1", "-o", str(tmp_path / "bad")]) == 2
+    assert "--group must be >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "o"
+    assert main([*base, "--group", "2", "-o", str(out)]) == 0
+    for sub, ext in (("views", "png"), ("masks", "png"), ("depth", "npy")):
+        assert sorted(p.name for p in (out / sub).iterdir()) == [f"{i:04d}.{ext}" for i in range(7)]
+    assert len(read_transforms_json(out / "transforms.json")) == 7
+    assert json.loads((out / "run.json").read_text())["config"]["group"] == 2

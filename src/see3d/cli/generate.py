@@ -47,6 +47,7 @@ def generate_cmd(
     frames: int = typer.Option(16, "--frames", "-n", min=1, max=2000, help="Number of views (the first is the input camera)."),
     fill: str = typer.Option("telea", "--fill", help="Hole filler: mvd (multi-view diffusion model) | telea | ns (OpenCV inpainting)."),
     fill_model: Optional[Path] = typer.Option(None, "--fill-model", help="Weights folder for --fill mvd (default: the bundled model)."),
+    group: int = typer.Option(4, "--group", help="--fill mvd, long trajectories: generate this many views at a time, each group warped from the input and the views generated before it (autoregressive, as published); 0 = every view from the input alone."),
     gaussians: bool = typer.Option(False, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views (scene.ply, scene.splat, splats.mp4)."),
     max_size: int = typer.Option(1024, "--max-size", min=16, help="Work at most at this many pixels on the longer side (image, depth and intrinsics are scaled together)."),
     gs_iterations: int = typer.Option(600, "--gs-iterations", min=1, help="Optimisation steps of the 3DGS fit (with --gaussians)."),
@@ -65,6 +66,8 @@ def generate_cmd(
     from see3d.pipeline.examples import load_example
 
     # ---- gather and validate all inputs before anything is written
+    if group < 0:
+        raise See3DError(f"--group must be >= 0 (0 = every view from the input alone), got {group}")
     if example is not None and image is not None:
         raise See3DError("give either IMAGE or --example, not both")
     source: dict = {}
@@ -120,6 +123,7 @@ def generate_cmd(
         frames=frames,
         fill=fill,
         fill_model=str(fill_model) if fill_model else None,
+        group=group,
         seed=seed,
         gaussians=gaussians,
         gs_iterations=gs_iterations,

@@ -52,6 +52,8 @@ class GenerateConfig:
     frames: int = 16
     fill: str = "telea"
     fill_model: str | None = None  #: path of MVD weights (``fill="mvd"``); None = bundled
+    group: int = 4  #: ``fill="mvd"``: views generated per autoregressive group (0 = all from the input alone)
+    max_anchors: int = 4  #: ... anchors of a group: the input + this many most recent generated views
     seed: int = 0
     fps: float = 12.0
     max_points: int = 400_000
@@ -68,6 +70,9 @@ class GenerateResult:
     poses: np.ndarray  #: [N, 4, 4] OpenCV camera-to-world
     intrinsics: Intrinsics
     timings: dict[str, float]
+    #: float32 [N, H, W], 1 = pixel the filler was given (the input's warp; in autoregressive mode
+    #: also what the anchors of the view's group cover)
+    fill_masks: np.ndarray | None = None
 
 
 def fit_size(
@@ -155,18 +160,66 @@ def generate_views(
 
     t0 = time.perf_counter()
     stage(f"fill ({config.fill})")
+    if config.group < 0 or config.max_anchors < 0:
+        raise See3DError(f"group and max_anchors must be >= 0, got {config.group} / {config.max_anchors}")
     filler = get_filler(config.fill, config.fill_model)
-    views = filler.fill(warped, masks, refs=img[None], seed=config.seed, progress=progress)
+    at_input = [bool(np.allclose(p, np.eye(4), atol=1e-9)) for p in poses]
+    targets = [i for i, a in enumerate(at_input) if not a]
+    fill_masks, ar_depths = masks.copy(), None
+    if config.fill == "mvd" and config.group > 0 and len(targets) > config.group:
+        views, fill_masks, ar_depths = _fill_mvd_autoregressive(filler, img, depth, intrinsics, poses, targets, warped, config, progress)
+    else:
+        views = filler.fill(warped, masks, refs=img[None], seed=config.seed, progress=progress)
     views = np.asarray(views, dtype=np.float32)
     # a view at the input camera is the input photo itself (also where its depth is unknown)
-    for i, p in enumerate(poses):
-        if np.allclose(p, np.eye(4), atol=1e-9):
-            views[i], masks[i] = img, 1.0
+    for i, a in enumerate(at_input):
+        if a:
+            views[i], masks[i], fill_masks[i] = img, 1.0, 1.0
             known = (depth > 0) & np.isfinite(depth)
             wdepth[i] = np.where(known, depth, 0.0)
     depths = np.stack([fill_depth_holes(d, m) for d, m in zip(wdepth, masks)])
+    if ar_depths is not None:  # the depth the generated views were warped with (anchors included)
+        depths[targets] = ar_depths[targets]
     timings["fill"] = time.perf_counter() - t0
-    return GenerateResult(views, masks, depths, poses, intrinsics, timings)
+    return GenerateResult(views, masks, depths, poses, intrinsics, timings, fill_masks)
+
+
+def _fill_mvd_autoregressive(filler, img, depth, intrinsics, poses, targets, warped, config, progress):
+    """Long trajectories (REFERENCE.md section 3.4): fill the targets ``config.group`` at a time.
+
+    Each group is warped from its anchors: the input view (its depth) and the ``max_anchors`` most
+    recently generated views, each with the depth it was generated with (the anchors' warped depth,
+    holes filled with the background depth of their edge). Returns ``(views, fill_masks, depths)``,
+    each ``[N, ...]`` over all poses; only the ``targets`` rows are meaningful.
+    """
+    from see3d.mvd.autoregressive import fill_autoregressive
+    from see3d.warp import warp_views
+
+    H, W = img.shape[:2]
+    K = intrinsics.K.astype(np.float32)
+    tposes = poses[targets]
+    n = len(targets)
+    t_mask = np.zeros((n, H, W), np.float32)
+    t_depth = np.zeros((n, H, W), np.float32)
+
+    def warp_group(anchors, anchor_ids, ids):
+        src_d = np.stack([depth if a < 0 else t_depth[a] for a in anchor_ids]).astype(np.float32)
+        src_p = np.stack([np.eye(4) if a < 0 else tposes[a] for a in anchor_ids])
+        res = warp_views(anchors, src_d, K, src_p, K, tposes[ids], W, H)
+        rgb, m, d = np.asarray(res.rgb, np.float32), np.asarray(res.mask, np.float32), np.asarray(res.depth, np.float32)
+        for j, k in enumerate(ids):
+            t_mask[k] = m[j]
+            t_depth[k] = fill_depth_holes(d[j], m[j])
+        return rgb, m
+
+    out = fill_autoregressive(
+        filler, img[None], n, warp_group, group=config.group, max_anchors=config.max_anchors, seed=config.seed, progress=progress
+    )
+    views = np.asarray(warped, np.float32).copy()
+    fill_masks = np.zeros((len(poses), H, W), np.float32)
+    depths = np.zeros((len(poses), H, W), np.float32)
+    views[targets], fill_masks[targets], depths[targets] = out, t_mask, t_depth
+    return views, fill_masks, depths
 
 
 def generate(
