@@ -110,30 +110,27 @@ def best_of(fn, repeats: int, clock=time.process_time) -> float:
     return best
 
 
-def kernel_split(rgb, depth, K, poses, size: int, repeats: int, clock) -> tuple[float, float, float]:
-    """Per-target time of the kernel's three passes (project + footprint + coverage, tent
-    blend, normalise) on one thread, calling the kernel's internals one target at a time."""
+def kernel_split(rgb, depth, K, poses, size: int, repeats: int, clock) -> tuple[float, float]:
+    """Per-target time of the kernel's two passes (project + footprint + coverage z-buffer,
+    gather blend + outputs) on one thread, calling the kernel's internals one target at a time."""
     from see3d.warp import kernel as kn
     from see3d.warp.api import _prepare
 
     r, d, Ks, Kt, P, w, h = _prepare(rgb, depth, K, np.eye(4), K, poses, size, size, None)
     flags, dsrc = kn._source_flags(d, 0.05)
     S, H, W, C = r.shape
-    A = ((C + 4 + 3) // 4) * 4
-    ring, rel, pix, rec, win = kn._buffers(S * H * W, W, C, w, h, 0)
+    bufs = kn._buffers(S * H * W, W, w, h)
     o_rgb, o_d, o_m = np.zeros((h, w, C), np.float32), np.zeros((h, w), np.float32), np.zeros((h, w), bool)
-    best = np.full(3, np.inf)
+    best = np.full(2, np.inf)
     for _ in range(repeats):
-        tot = np.zeros(3)
+        tot = np.zeros(2)
         for t in range(len(poses)):
             c0 = clock()
-            kn._pass1(dsrc, flags, Ks, Kt[t], P[t], w, h, 0, 8.0, ring, rel, pix, A, rec, win)
+            kn._pass1(dsrc, flags, Ks, Kt[t], P[t], w, h, 8.0, bufs)
             c1 = clock()
-            kn._pass2(r, rec, pix, A, w, h, 0.01)
+            kn._pass2(r, bufs, 0, o_rgb, o_d, o_m)
             c2 = clock()
-            kn._pass3(r, pix, A, win, 0, o_rgb, o_d, o_m)
-            c3 = clock()
-            tot += (c1 - c0, c2 - c1, c3 - c2)
+            tot += (c1 - c0, c2 - c1)
         best = np.minimum(best, tot / len(poses))
     return tuple(best)
 
@@ -196,12 +193,12 @@ def main() -> None:
         ms = lambda t: f"{1000 * t:.2f}"  # noqa: E731
         print(f"| {size}x{size} | {ms(t_np)} | {ms(t_plain)} | {ms(t_bil)} | {ms(t_near)} | {ms(t_torch)} | {t_np / t_bil:.1f}x | {holes:.1f} |")
         if args.split:
-            p1, p2, p3 = kernel_split(rgb, depth, K, poses, size, args.repeats, clock)
-            splits.append(f"| {size}x{size} | {ms(p1)} | {ms(p2)} | {ms(p3)} |")
+            p1, p2 = kernel_split(rgb, depth, K, poses, size, args.repeats, clock)
+            splits.append(f"| {size}x{size} | {ms(p1)} | {ms(p2)} |")
     print("(milliseconds per target, best of repeats; torch-ref timed on --torch-targets targets)")
     if splits:
-        print("\n| size | pass 1: project + footprint + coverage | pass 2: tent blend | pass 3: normalise |")
-        print("|---|---|---|---|")
+        print("\n| size | pass 1: project + footprint + coverage | pass 2: gather blend + outputs |")
+        print("|---|---|---|")
         print("\n".join(splits))
         print("(milliseconds per target, best of repeats)")
 

@@ -55,5 +55,8 @@ NEAR = 1.0e-6
 #: integer overflow for points that graze the camera plane).
 FAR_PIXELS = 1.0e6
 
+#: Local Jacobian determinants (px^2) at or below this are degenerate: no interpolation.
+DET_MIN = 1.0e-12
+
 #: Integer codes of the splat modes.
 SPLAT_MODES = {"bilinear": 0, "nearest": 1}

@@ -133,7 +133,6 @@ def warp_views(
     backend: str = "auto",
     splat: str = "bilinear",
     background_depth: float | None = None,
-    depth_tol: float = 0.01,
     edge_tol: float = 0.05,
     max_splat: float = 8.0,
 ) -> WarpResult:
@@ -151,14 +150,14 @@ def warp_views(
     ``inf`` depth, unless ``background_depth`` is given, which replaces every
     ``+inf`` by that finite depth (a distant backdrop with parallax).
 
-    All sources splat into one z-buffer: the nearest surface wins; samples of the
-    front surface (relative depth within ``depth_tol`` plus the local slope) are
-    blended. Each source pixel covers the footprint of its projected pixel quad
-    (at least one target pixel, at most ``max_splat`` pixels wide), so magnified or
-    slanted surfaces do not crack; neighbours whose source depths differ by more
-    than ``edge_tol`` (relative) are treated as different surfaces, which is what
-    opens disocclusion holes. ``splat="bilinear"`` blends with a tent of the
-    footprint's size; ``"nearest"`` takes the front-most sample (hard z-buffer).
+    All sources splat into one z-buffer: the nearest surface wins. Each source pixel
+    covers the footprint of its projected pixel quad (at least one target pixel, at
+    most ``max_splat`` pixels wide), so magnified or slanted surfaces do not crack;
+    neighbours whose source depths differ by more than ``edge_tol`` (relative) are
+    treated as different surfaces, which is what opens disocclusion holes.
+    ``splat="bilinear"`` blends the front sample with its same-surface source
+    neighbours on the pixel's side (tent weights of the footprint's size);
+    ``"nearest"`` takes the front-most sample (hard z-buffer).
 
     ``backend``: ``"numba"`` (compiled CPU kernel), ``"torch"`` (vectorised
     reference, any device) or ``"auto"`` (torch for CUDA tensors, numba otherwise).
@@ -167,9 +166,8 @@ def warp_views(
         raise See3DError(f"warp: unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if splat not in SPLAT_MODES:
         raise See3DError(f"warp: unknown splat {splat!r}; use one of {', '.join(SPLAT_MODES)}")
-    for name, val in (("depth_tol", depth_tol), ("edge_tol", edge_tol)):
-        if not (math.isfinite(float(val)) and val >= 0):
-            raise See3DError(f"warp: {name} must be a non-negative number, got {val}")
+    if not (math.isfinite(float(edge_tol)) and edge_tol >= 0):
+        raise See3DError(f"warp: edge_tol must be a non-negative number, got {edge_tol}")
     if not (math.isfinite(float(max_splat)) and max_splat >= 1):
         raise See3DError(f"warp: max_splat must be at least 1 pixel, got {max_splat}")
     is_torch = isinstance(rgb, torch.Tensor)
@@ -183,7 +181,7 @@ def warp_views(
         from see3d.warp.kernel import warp_numba
 
         o_rgb, o_depth, o_mask = warp_numba(
-            rgb_n, depth_n, Ks, Kt, P, width, height, SPLAT_MODES[splat], depth_tol, edge_tol, max_splat
+            rgb_n, depth_n, Ks, Kt, P, width, height, SPLAT_MODES[splat], edge_tol, max_splat
         )
         if is_torch:
             return WarpResult(
@@ -204,7 +202,6 @@ def warp_views(
         width,
         height,
         splat,
-        depth_tol,
         edge_tol,
         max_splat,
     )

@@ -5,23 +5,23 @@ Layout of the work (see :mod:`see3d.warp._common` for the four steps):
 - once per call, per source pixel (target independent): a flag byte (valid, sky,
   same surface as the right / lower neighbour by the ``edge_tol`` source-depth test)
   and the depth used for unprojection (1 for sky, 0 for invalid);
-- per target, **pass 1** streams each source row by row. Every source pixel is
-  projected exactly once, into a three-row ring buffer (rows ``i - 1, i, i + 1``),
-  so the footprint of row ``i`` comes from already projected neighbours. The
-  projection is the combined matrix ``K_t [R | t]`` applied to the source ray, which
-  is affine along a row. The footprint box is rasterised at once into the coverage
-  z-buffer (front depth, its slope; float32 pairs), and the sample
-  ``(u, v, z, h_u, h_v, dz)`` is kept as one float32 record;
-- **pass 2** (``splat="bilinear"``) reads the records in source order and
-  accumulates each tent on the pixels of the front surface;
-- **pass 3** normalises the accumulators into the outputs and resets the work
-  buffers for the next target (so they are cleared only where they were touched).
+- per target, **pass 1** streams the sources row by row: row ``i + 1`` is projected
+  (the combined matrix ``K_t [R | t]`` applied to the source ray, affine along a row)
+  before the footprints of row ``i`` are taken from the projected neighbours. Each
+  sample's footprint box goes straight into the coverage z-buffer, one ``uint64`` per
+  target pixel holding ``(float32 bits of z) << 32 | sample index``, so the z-test and
+  its tie rule (smaller sample index) are one integer ``min``. Boxes of up to 2 x 2
+  pixels (nearly all of them) take a fixed branch-free window. The sample is kept as
+  ``u, v`` (float64) and ``z, 1 / (2 h_u), 1 / (2 h_v)`` (float32) in flat arrays;
+- **pass 2** visits the target pixels once: a covered pixel reads its front sample
+  from the z-buffer and gathers the tent weights of that sample's source cell (step 4),
+  writes the outputs and resets the z-buffer entry for the next target.
 
 Buffers are allocated once per thread and reused for all its targets; targets run in
-parallel (``prange``) over chunks. Geometry (projection, footprints, coverage boxes)
-is computed in float64 like the reference, so the masks agree; stored records,
-z-buffer and accumulators are float32. Compiled once and cached on disk
-(``cache=True``); the first call in a fresh environment pays the compile.
+parallel (``prange``) over chunks. Geometry (projection, footprints, coverage boxes) is
+float64 like the reference, so the masks agree; stored depths and tent radii are
+float32. Compiled once and cached on disk (``cache=True``); the first call in a fresh
+environment pays the compile (~20 s), later processes load it from the cache.
 """
 
 from __future__ import annotations
@@ -32,15 +32,17 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from see3d.warp._common import FAR_PIXELS, NEAR, Z_SKY, Z_SKY_THRESHOLD
+from see3d.warp._common import DET_MIN, FAR_PIXELS, NEAR, Z_SKY, Z_SKY_THRESHOLD
 
 #: Source flag bits (computed once per call).
 _VALID = np.uint8(1)  # a surface or sky pixel
 _SKY = np.uint8(2)
 _SAME_R = np.uint8(4)  # same surface as the right neighbour (source-depth test)
 _SAME_D = np.uint8(8)  # same surface as the lower neighbour
-#: Empty z-buffer entry (finite, beyond Z_SKY, so no inf arithmetic in the loops).
-_EMPTY = np.float32(3.0e38)
+#: Empty z-buffer entry: larger than every ``(z bits) << 32 | index`` key.
+_EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
+_LOW = np.uint64(0xFFFFFFFF)
+_SH = np.uint64(32)
 _F32 = np.float32
 
 _JIT = dict(cache=True, error_model="numpy", boundscheck=False)
@@ -96,22 +98,20 @@ def _source_flags(depth, edge_tol):
 
 
 @njit(**_JIT)
-def _buffers(N, W, C, width, height, mode):
-    """Work buffers of one thread, reused for all its targets (kept clean between targets)."""
-    ring = np.empty((12, W))  # u, v, z (Z_SKY for sky, -1 = dropped), d / z_t: 3 rows each
-    rel = np.empty((9, W))  # |du|, |dv|, |dz| to the right, lower and upper neighbours
-    A = ((C + 4 + 3) // 4) * 4
-    # per target pixel, with a 2-pixel border: zf, df, sum w, sum w z, sum w colour
-    pix = np.zeros((height + 4) * (width + 4) * A, np.float32)
-    pix[0::A] = _EMPTY
-    rec = np.empty((N if mode == 0 else 1, 6), np.float32)  # u, v, z, h_u, h_v, dz per sample
-    win = np.full((height + 4) * (width + 4) if mode == 1 else 1, -1, np.int64)
-    return ring, rel, pix, rec, win
+def _buffers(N, W, width, height):
+    """Work buffers of one thread, reused for all its targets (the z-buffer is kept empty between targets)."""
+    ring = np.empty((8, W + 1))  # u, v, z (Z_SKY for sky, -1 = dropped), d / z_t of two rows (+1 pad column)
+    up = np.empty((2, W))  # signed du, dv of the lower pairs of the previous row
+    up_ok = np.empty(W, np.bool_)
+    rec = np.empty((N, 8), np.float32)  # u, v, z, inverse Jacobian (4), unused
+    nb = np.empty(N, np.uint8)  # same-surface neighbour bits
+    key = np.full((height + 2) * (width + 2), _EMPTY, np.uint64)  # 1-pixel border
+    return ring, up, up_ok, rec, nb, key
 
 
 @njit(**_JIT)
 def _project_row(dsrc, flags, s, i, M, ks, width, height, ring, slot):
-    """Step 1 for source row ``i`` into ring slot ``slot``: ``u, v``, z-buffer depth (or -1), ``d / z_t``."""
+    """Step 1 for source row ``i`` into ring slot ``slot``: ``u, v``, depth (-1 = dropped), ``d / z_t``."""
     W = dsrc.shape[2]
     fx, fy, cx, cy = ks[0], ks[1], ks[2], ks[3]
     yi = (i - cy) / fy
@@ -128,52 +128,26 @@ def _project_row(dsrc, flags, s, i, M, ks, width, height, ring, slot):
         tr = 1.0 if (f & 3) == 1 else 0.0  # surfaces; points at infinity ignore translation
         X = d * (b0 + j * g0) + tr * t0
         Y = d * (b1 + j * g1) + tr * t1
-        Z = d * (b2 + j * g2) + tr * t2
-        iz = 1.0 / Z
+        Zt = d * (b2 + j * g2) + tr * t2
+        iz = 1.0 / Zt
         u = X * iz
         v = Y * iz
-        ok = f != 0 and Z > NEAR and u > lo_u and u < hi_u and v > lo_v and v < hi_v
+        ok = (f != 0) & (Zt > NEAR) & (u > lo_u) & (u < hi_u) & (v > lo_v) & (v < hi_v)
         ring[slot, j] = u
-        ring[3 + slot, j] = v
-        ring[6 + slot, j] = (Z_SKY if f & _SKY else Z) if ok else -1.0
-        ring[9 + slot, j] = d * iz
+        ring[2 + slot, j] = v
+        ring[4 + slot, j] = (Z_SKY if f & _SKY else Zt) if ok else -1.0
+        ring[6 + slot, j] = d * iz
+    ring[4 + slot, W] = -1.0  # pad column: no right neighbour
 
 
 @njit(**_JIT)
-def _relations(ring, a, b, same_bits, bit, rel, r0, off, max_splat, n):
-    """Steps of ``n`` neighbour pairs between ring slots ``a`` (index ``j``) and ``b`` (index ``j + off``).
-
-    Writes ``|du|, |dv|`` (-1 = not the same surface) and ``|dz|`` (0) to ``rel[r0:r0 + 3, j]``.
-    """
-    for j in range(n):
-        z1 = ring[6 + a, j]
-        z2 = ring[6 + b, j + off]
-        du = abs(ring[b, j + off] - ring[a, j])
-        dv = abs(ring[3 + b, j + off] - ring[3 + a, j])
-        same = (same_bits[j] & bit) != 0 and z1 > 0 and z2 > 0 and du <= max_splat and dv <= max_splat
-        rel[r0, j] = du if same else -1.0
-        rel[r0 + 1, j] = dv if same else -1.0
-        rel[r0 + 2, j] = abs(z2 - z1) if same else 0.0
-
-
-@njit(**_JIT)
-def _cover(pix, a, inside, z, dz, win, p, k, mode):
-    """Coverage z-test of one candidate pixel (record at ``a``, index ``p``), as selects."""
-    zf = pix[a]
-    df = pix[a + 1]
-    front = inside & ((z < zf) | ((z == zf) & (dz < df)))
-    pix[a] = z if front else zf
-    pix[a + 1] = dz if front else df
-    if mode == 1:
-        win[p] = k if front else win[p]
-
-
-@njit(**_JIT)
-def _pass1(dsrc, flags, Ks, kt, P, width, height, mode, max_splat, ring, rel, pix, A, rec, win):
-    """Steps 1-3 for one target: project, footprint, coverage z-buffer; records for step 4."""
+def _pass1(dsrc, flags, Ks, kt, P, width, height, max_splat, bufs):
+    """Steps 1-3 for one target: project, footprint, coverage z-buffer; sample records for step 4."""
+    ring, up, up_ok, rec, nb, key = bufs
     S, H, W = dsrc.shape
     half_max = 0.5 * max_splat
-    pw = width + 4  # rows of the work buffer (2-pixel border)
+    ms = max_splat
+    pw = width + 2  # rows of the z-buffer (1-pixel border)
     M = np.empty((3, 4))
     for s in range(S):
         for c in range(4):  # M = K_t @ P[s]
@@ -182,193 +156,207 @@ def _pass1(dsrc, flags, Ks, kt, P, width, height, mode, max_splat, ring, rel, pi
             M[2, c] = P[s, 2, c]
         mx, my = kt[0] / Ks[s, 0], kt[1] / Ks[s, 1]
         _project_row(dsrc, flags, s, 0, M, Ks[s], width, height, ring, 0)
-        # rel rows: 0-2 right pairs (index j: pair j, j + 1), then lower and upper pairs (index j)
-        lo, up = 3, 6
-        rel[up : up + 2, :] = -1.0
-        rel[up + 2, :] = 0.0
-        rel[0:2, W - 1] = -1.0  # the last column has no right neighbour
-        rel[2, W - 1] = 0.0
+        up_ok[:] = False  # row 0 has no upper pairs
         for i in range(H):
-            cs = i % 3
-            ns = (i + 1) % 3
+            cs = i % 2
+            ns = 1 - cs
+            base = (s * H + i) * W
             if i + 1 < H:
                 _project_row(dsrc, flags, s, i + 1, M, Ks[s], width, height, ring, ns)
-                _relations(ring, cs, ns, flags[s, i], _SAME_D, rel, lo, 0, max_splat, W)
-            else:
-                rel[lo : lo + 2, :] = -1.0
-                rel[lo + 2, :] = 0.0
-            _relations(ring, cs, cs, flags[s, i], _SAME_R, rel, 0, 1, max_splat, W - 1)
-            base = (s * H + i) * W
+            # left pair (j - 1, j) and the lower pair of j - 1, carried along the row
+            l_ok = False
+            ldu = 0.0
+            ldv = 0.0
+            pd_ok = False
+            pt_ok = False
+            prev = np.uint8(0)
             for j in range(W):
                 k = base + j
-                zz = ring[6 + cs, j]
-                if not zz > 0:
-                    if mode == 0:
-                        rec[k, 3] = 0.0
-                    continue
-                # right pair (j, j + 1) at rel[., j], left pair (j - 1, j) at rel[., j - 1]
-                xu = rel[0, j]
-                xv = rel[1, j]
-                dz = rel[2, j]
+                f = flags[s, i, j]
+                u = ring[cs, j]
+                v = ring[2 + cs, j]
+                z = ring[4 + cs, j]
+                # right pair (j, j + 1): no SAME_R in the last column
+                rdu = ring[cs, j + 1] - u
+                rdv = ring[2 + cs, j + 1] - v
+                r_ok = ((f & _SAME_R) != 0) & (z > 0) & (ring[4 + cs, j + 1] > 0) & (abs(rdu) <= ms) & (abs(rdv) <= ms)
+                # lower pair (i, i + 1): no SAME_D in the last row
+                ddu = ring[ns, j] - u
+                ddv = ring[2 + ns, j] - v
+                d_ok = ((f & _SAME_D) != 0) & (z > 0) & (ring[4 + ns, j] > 0) & (abs(ddu) <= ms) & (abs(ddv) <= ms)
+                # upper pair: the lower pair of the previous row
+                t_ok = up_ok[j]
+                tdu = up[0, j]
+                tdv = up[1, j]
+                up_ok[j] = d_ok
+                up[0, j] = ddu
+                up[1, j] = ddv
+                # neighbour bits; the diagonals of j - 1 need this column's vertical pairs
+                bits = (
+                    (np.uint8(1) if r_ok else np.uint8(0)) | (np.uint8(2) if l_ok else np.uint8(0))
+                    | (np.uint8(4) if d_ok else np.uint8(0)) | (np.uint8(8) if t_ok else np.uint8(0))
+                    | (np.uint8(32) if l_ok & pd_ok else np.uint8(0)) | (np.uint8(128) if l_ok & pt_ok else np.uint8(0))
+                )
                 if j > 0:
-                    xu = max(xu, rel[0, j - 1])
-                    xv = max(xv, rel[1, j - 1])
-                    dz = max(dz, rel[2, j - 1])
-                yu = max(rel[lo, j], rel[up, j])
-                yv = max(rel[lo + 1, j], rel[up + 1, j])
-                dz = max(dz, max(rel[lo + 2, j], rel[up + 2, j]))
-                q = ring[9 + cs, j]
-                if xu >= 0:
-                    ax_u, ax_v = xu, xv
-                else:
-                    ax_u, ax_v = mx * q, 0.0
-                if yu >= 0:
-                    ay_u, ay_v = yu, yv
-                else:
-                    ay_u, ay_v = 0.0, my * q
+                    nb[k - 1] = prev | (np.uint8(16) if l_ok & d_ok else np.uint8(0)) | (np.uint8(64) if l_ok & t_ok else np.uint8(0))
+                prev = bits
+                pd_ok = d_ok
+                pt_ok = t_ok
+                cl_ok = l_ok
+                cldu = ldu
+                cldv = ldv
+                l_ok = r_ok
+                ldu = rdu
+                ldv = rdv
+                if not z > 0:
+                    continue
+                # footprint: the larger side along each grid direction (isotropic without neighbours)
+                q = ring[6 + cs, j]
+                rau = abs(rdu) if r_ok else -1.0
+                rav = abs(rdv) if r_ok else -1.0
+                lau = abs(cldu) if cl_ok else -1.0
+                lav = abs(cldv) if cl_ok else -1.0
+                dau = abs(ddu) if d_ok else -1.0
+                dav = abs(ddv) if d_ok else -1.0
+                tau = abs(tdu) if t_ok else -1.0
+                tav = abs(tdv) if t_ok else -1.0
+                hx = r_ok | cl_ok
+                hy = d_ok | t_ok
+                ax_u = max(rau, lau) if hx else mx * q
+                ax_v = max(rav, lav) if hx else 0.0
+                ay_u = max(dau, tau) if hy else 0.0
+                ay_v = max(dav, tav) if hy else my * q
                 hu = min(max(0.5 * (ax_u + ay_u), 0.5), half_max)
                 hv = min(max(0.5 * (ax_v + ay_v), 0.5), half_max)
-                u = ring[cs, j]
-                v = ring[3 + cs, j]
-                z32 = _F32(zz)
-                dz32 = _F32(dz)
-                if mode == 0:
-                    rec[k, 0] = u
-                    rec[k, 1] = v
-                    rec[k, 2] = z32
-                    rec[k, 3] = hu
-                    rec[k, 4] = hv
-                    rec[k, 5] = dz32
+                # local Jacobian (target pixels per source column / row), central where possible
+                if r_ok & cl_ok:
+                    ejx = 0.5 * (rdu + cldu)
+                    ejy = 0.5 * (rdv + cldv)
+                elif r_ok:
+                    ejx, ejy = rdu, rdv
+                elif cl_ok:
+                    ejx, ejy = cldu, cldv
+                else:
+                    ejx, ejy = mx * q, 0.0
+                if d_ok & t_ok:
+                    eix = 0.5 * (ddu + tdu)
+                    eiy = 0.5 * (ddv + tdv)
+                elif d_ok:
+                    eix, eiy = ddu, ddv
+                elif t_ok:
+                    eix, eiy = tdu, tdv
+                else:
+                    eix, eiy = 0.0, my * q
+                det = ejx * eiy - eix * ejy
+                idet = 1.0 / det if abs(det) > DET_MIN else 0.0
+                rec[k, 0] = u
+                rec[k, 1] = v
+                rec[k, 2] = z
+                rec[k, 3] = eiy * idet
+                rec[k, 4] = -eix * idet
+                rec[k, 5] = -ejy * idet
+                rec[k, 6] = ejx * idet
+                kv = (np.uint64(np.float32(z).view(np.uint32)) << _SH) | np.uint64(k)
                 x0 = _ceil(u - hu)
                 x1 = _floor(u + hu)
                 y0 = _ceil(v - hv)
                 y1 = _floor(v + hv)
                 if hu <= 0.75 and hv <= 0.75 and x0 >= -1 and y0 >= -1 and x0 < width and y0 < height:
                     # the usual case: a box of at most 2 x 2 pixels, written without branches
-                    # (the candidates outside the box or the image are rewritten unchanged)
+                    # (the candidates outside the box or the image get the empty key)
                     xa = x0 >= 0
-                    xb = x0 < x1 and x0 + 1 < width
+                    xb = (x0 < x1) & (x0 + 1 < width)
                     ya = y0 >= 0
-                    yb = y0 < y1 and y0 + 1 < height
-                    p = (y0 + 2) * pw + x0 + 2
-                    _cover(pix, p * A, xa & ya, z32, dz32, win, p, k, mode)
-                    _cover(pix, (p + 1) * A, xb & ya, z32, dz32, win, p + 1, k, mode)
-                    _cover(pix, (p + pw) * A, xa & yb, z32, dz32, win, p + pw, k, mode)
-                    _cover(pix, (p + pw + 1) * A, xb & yb, z32, dz32, win, p + pw + 1, k, mode)
+                    yb = (y0 < y1) & (y0 + 1 < height)
+                    p = (y0 + 1) * pw + x0 + 1
+                    key[p] = min(key[p], kv if xa & ya else _EMPTY)
+                    key[p + 1] = min(key[p + 1], kv if xb & ya else _EMPTY)
+                    key[p + pw] = min(key[p + pw], kv if xa & yb else _EMPTY)
+                    key[p + pw + 1] = min(key[p + pw + 1], kv if xb & yb else _EMPTY)
                     continue
                 for y in range(max(y0, 0), min(y1, height - 1) + 1):
                     for x in range(max(x0, 0), min(x1, width - 1) + 1):
-                        p = (y + 2) * pw + x + 2
-                        a = p * A
-                        zf = pix[a]
-                        if z32 < zf or (z32 == zf and dz32 < pix[a + 1]):
-                            pix[a] = z32
-                            pix[a + 1] = dz32
-                            if mode == 1:
-                                win[p] = k
-            lo, up = up, lo  # the lower pairs of this row are the upper pairs of the next
+                        p = (y + 1) * pw + x + 1
+                        key[p] = min(key[p], kv)
+            nb[base + W - 1] = prev
 
 
 @njit(**_JIT)
-def _pass2(rgb, rec, pix, A, width, height, depth_tol):
-    """Step 4: tent of radius ``2 h`` of each sample onto the covered pixels of its front surface.
-
-    The tent's integer range is tight (``|x - u| < 2 h``), so every weight is positive up to
-    rounding (clamped at 0).
-    """
-    S, H, W, C = rgb.shape
-    pw = width + 4
-    one = _F32(1.0)
-    zero = _F32(0.0)
-    tol = _F32(depth_tol)
-    col = rgb.reshape(S * H * W, C)
-    for k in range(S * H * W):
-        hu = rec[k, 3]
-        if not hu > 0:
-            continue
-        u, v, zz, hv, dz = rec[k, 0], rec[k, 1], rec[k, 2], rec[k, 4], rec[k, 5]
-        c0 = col[k, 0]
-        c1 = col[k, 1] if C > 1 else c0
-        c2 = col[k, 2] if C > 2 else c0
-        ru = _F32(2.0) * hu
-        rv = _F32(2.0) * hv
-        iu = one / ru
-        iv = one / rv
-        x0 = max((_floor(u - ru)) + 1, 0)
-        x1 = min((_ceil(u + ru)) - 1, width - 1)
-        y0 = max((_floor(v - rv)) + 1, 0)
-        y1 = min((_ceil(v + rv)) - 1, height - 1)
-        for y in range(y0, y1 + 1):
-            wy = max(one - abs(_F32(y) - v) * iv, zero)
-            for x in range(x0, x1 + 1):
-                a = ((y + 2) * pw + x + 2) * A
-                zf = pix[a]
-                if zf < _EMPTY and abs(zz - zf) <= tol * zf + dz + pix[a + 1]:
-                    w = wy * max(one - abs(_F32(x) - u) * iu, zero)
-                    pix[a + 2] += w
-                    pix[a + 3] += w * zz
-                    if C == 3:  # the common case, unrolled
-                        pix[a + 4] += w * c0
-                        pix[a + 5] += w * c1
-                        pix[a + 6] += w * c2
-                    else:
-                        for c in range(C):
-                            pix[a + 4 + c] += w * col[k, c]
-
-
-@njit(**_JIT)
-def _pass3(rgb, pix, A, win, mode, out_rgb, out_depth, out_mask):
-    """Normalise into the outputs, reset the touched work buffers for the next target."""
+def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
+    """Step 4 per covered target pixel: bilinear in the front sample's source cell; resets the z-buffer."""
+    ring, up, up_ok, rec, nb, key = bufs
     S, H, W, C = rgb.shape
     height, width = out_depth.shape
     col = rgb.reshape(S * H * W, C)
-    pw = width + 4
+    pw = width + 2
+    zero = _F32(0.0)
+    one = _F32(1.0)
     for y in range(height):
+        yf = _F32(y)
         for x in range(width):
-            p = (y + 2) * pw + x + 2
-            a = p * A
-            zf = pix[a]
-            if not zf < _EMPTY:
+            p = (y + 1) * pw + x + 1
+            kv = key[p]
+            if kv == _EMPTY:
                 continue
+            key[p] = _EMPTY
+            k = np.int64(kv & _LOW)
             out_mask[y, x] = True
             if mode == 1:
-                k = win[p]
-                win[p] = -1
                 for c in range(C):
                     out_rgb[y, x, c] = col[k, c]
-                out_depth[y, x] = math.inf if zf >= Z_SKY_THRESHOLD else zf
-            else:
-                ws = pix[a + 2]
-                if ws > 0:
-                    iw = _F32(1.0) / ws
-                    for c in range(C):
-                        out_rgb[y, x, c] = pix[a + 4 + c] * iw
-                    zz = pix[a + 3] * iw
-                    out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
-            pix[a] = _EMPTY
-            for c in range(1, A):
-                pix[a + c] = 0.0
+                zk = rec[k, 2]
+                out_depth[y, x] = math.inf if zk >= Z_SKY_THRESHOLD else zk
+                continue
+            # the pixel centre in source units relative to the sample (local affine model)
+            dx = _F32(x) - rec[k, 0]
+            dy = yf - rec[k, 1]
+            dj = rec[k, 3] * dx + rec[k, 4] * dy
+            di = rec[k, 5] * dx + rec[k, 6] * dy
+            # the neighbours on the pixel's side, without branches (the signs are data dependent):
+            # bits 1 / 2 right / left, 4 / 8 down / up, 16 / 32 / 64 / 128 diagonals DR / DL / UR / UL
+            b = np.int64(nb[k])
+            rt = np.int64(dj >= zero)
+            dn = np.int64(di >= zero)
+            h_ok = (b >> (1 - rt)) & 1
+            v_ok = (b >> (3 - dn)) & 1
+            g_ok = (b >> (7 - rt - 2 * dn)) & 1
+            sj = (2 * rt - 1) * h_ok
+            si = (2 * dn - 1) * W * v_ok
+            a = min(abs(dj), one) * _F32(h_ok)
+            c_ = min(abs(di), one) * _F32(v_ok)
+            w0 = (one - a) * (one - c_)
+            w1 = a * (one - c_)
+            w2 = (one - a) * c_
+            w3 = a * c_ * _F32(g_ok)
+            ws = w0 + w1 + w2 + w3
+            if not ws > zero:  # p a full cell away on both axes without the diagonal: the sample itself
+                w0 = one
+                ws = one
+            n1 = k + sj
+            n2 = k + si
+            n3 = k + (sj + si) * g_ok
+            iw = one / ws
+            zz = (w0 * rec[k, 2] + w1 * rec[n1, 2] + w2 * rec[n2, 2] + w3 * rec[n3, 2]) * iw
+            out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
+            for c in range(C):
+                out_rgb[y, x, c] = (w0 * col[k, c] + w1 * col[n1, c] + w2 * col[n2, c] + w3 * col[n3, c]) * iw
 
 
 @njit(**_JIT)
-def _warp_target(rgb, dsrc, flags, Ks, kt, P, width, height, mode, depth_tol, max_splat, out_rgb, out_depth, out_mask, bufs):
-    ring, rel, pix, rec, win = bufs
-    A = ((rgb.shape[3] + 4 + 3) // 4) * 4
-    _pass1(dsrc, flags, Ks, kt, P, width, height, mode, max_splat, ring, rel, pix, A, rec, win)
-    if mode == 0:
-        _pass2(rgb, rec, pix, A, width, height, depth_tol)
-    _pass3(rgb, pix, A, win, mode, out_rgb, out_depth, out_mask)
+def _warp_target(rgb, dsrc, flags, Ks, kt, P, width, height, mode, max_splat, out_rgb, out_depth, out_mask, bufs):
+    _pass1(dsrc, flags, Ks, kt, P, width, height, max_splat, bufs)
+    _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask)
 
 
 @njit(cache=True, parallel=True)
-def _warp_all(rgb, dsrc, flags, Ks, Kt, P, width, height, mode, depth_tol, max_splat, out_rgb, out_depth, out_mask, chunks):
+def _warp_all(rgb, dsrc, flags, Ks, Kt, P, width, height, mode, max_splat, out_rgb, out_depth, out_mask, chunks):
     S, H, W, C = rgb.shape
     T = Kt.shape[0]
     for c in prange(chunks):  # one chunk of targets per thread, buffers allocated once per chunk
-        bufs = _buffers(S * H * W, W, C, width, height, mode)
+        bufs = _buffers(S * H * W, W, width, height)
         for t in range(c, T, chunks):
             _warp_target(
-                rgb, dsrc, flags, Ks, Kt[t], P[t], width, height, mode, depth_tol, max_splat,
+                rgb, dsrc, flags, Ks, Kt[t], P[t], width, height, mode, max_splat,
                 out_rgb[t], out_depth[t], out_mask[t], bufs,
             )
 
@@ -382,13 +370,14 @@ def warp_numba(
     width: int,
     height: int,
     mode: int = 0,
-    depth_tol: float = 0.01,
     edge_tol: float = 0.05,
     max_splat: float = 8.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Prepared arrays in (see :mod:`see3d.warp._common`), ``rgb, depth, mask`` out (``[T, h, w, ...]``)."""
     T = Kt.shape[0]
     C = rgb.shape[3]
+    if rgb.shape[0] * rgb.shape[1] * rgb.shape[2] >= 2**32:
+        raise ValueError("warp_numba: at most 2**32 source pixels per call")
     out_rgb = np.zeros((T, height, width, C), np.float32)
     out_depth = np.zeros((T, height, width), np.float32)
     out_mask = np.zeros((T, height, width), np.bool_)
@@ -400,7 +389,7 @@ def warp_numba(
         np.ascontiguousarray(Ks, dtype=np.float64),
         np.ascontiguousarray(Kt, dtype=np.float64),
         np.ascontiguousarray(P, dtype=np.float64),
-        int(width), int(height), int(mode), float(depth_tol), float(max_splat),
+        int(width), int(height), int(mode), float(max_splat),
         out_rgb, out_depth, out_mask, max(1, min(T, numba.get_num_threads())),
     )
     return out_rgb, out_depth, out_mask
