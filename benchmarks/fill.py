@@ -18,6 +18,13 @@ Every ``--model`` is run with the same holes and seeds; Telea and NS always run.
 Training seeds: models named ``GROUP_s<seed>`` (e.g. ``visual_s1``, ``visual_s2``) are also summarised
 per group as mean +- spread (sample standard deviation over the seeds, and the range);
 ``--compare A,B`` prints the per-seed difference of group A minus group B (seeds present in both).
+
+Long trajectories (``--long-orbit FRAMES [--group 4] [--long-model FOLDER] [--only-long]``): ``see3d
+generate``'s in-memory job (``generate_views``) from the first view of each held-out synth scene along
+its orbit (+-15 deg, FRAMES views), with Telea, the MVD model filling every view from the input
+alone (``group 0``) and autoregressively (``group N``); the truth is rendered at the same cameras.
+Scores on the pixels the input does not see, for the first group of targets and for the later ones,
+and the share of pixels the filler had to invent there.
 """
 
 from __future__ import annotations
@@ -127,6 +134,10 @@ def main() -> int:
     ap.add_argument("--guidance", type=float, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-middlebury", action="store_true")
+    ap.add_argument("--long-orbit", type=int, default=0, help="also benchmark generate_views along an orbit of this many frames")
+    ap.add_argument("--group", type=int, default=4, help="--long-orbit: autoregressive group size")
+    ap.add_argument("--long-model", default=None, help="--long-orbit: MVD model folder (default: the bundled one)")
+    ap.add_argument("--only-long", action="store_true", help="skip the hole-filling comparison")
     ap.add_argument("--compare", action="append", default=[], help="A,B: per-seed differences of group A minus group B")
     args = ap.parse_args()
 
@@ -137,6 +148,10 @@ def main() -> int:
     from see3d.mvd.filler import MVDFiller
     from see3d.mvd.model import MVDConfig
 
+    if args.long_orbit:
+        long_trajectory(args.scenes, args.size, args.long_orbit, args.group, args.long_model, args.seed)
+        if args.only_long:
+            return 0
     fillers = {"telea": ClassicalFiller("telea"), "ns": ClassicalFiller("ns")}
     over = {k: v for k, v in (("samples", args.samples), ("strength", args.strength), ("steps", args.steps), ("guidance_scale", args.guidance)) if v is not None}
     for spec in args.model:
@@ -180,6 +195,52 @@ def main() -> int:
               f"{'-' if np.isnan(ag) else f'{ag:.2f}'} | {n} | {sec:.1f} |")
     seed_summary(rows, args.compare)
     return 0
+
+
+def long_trajectory(n_scenes: int, size: int, frames: int, group: int, model: str | None, seed: int) -> None:
+    """generate_views along an orbit: Telea vs MVD from the input alone vs MVD autoregressive."""
+    from see3d.pipeline.generate import GenerateConfig, generate_views
+    from see3d.synth import render_clip, render_views
+
+    kinds = ("room", "objects", "street")
+    variants = {"telea": dict(fill="telea"), "mvd group 0": dict(fill="mvd", group=0), f"mvd group {group}": dict(fill="mvd", group=group)}
+    acc = {v: {"first": [], "later": [], "invent": [], "sec": 0.0} for v in variants}
+    sd, done = 1_000_000, 0
+    while done < n_scenes:
+        try:
+            clip = render_clip(seed=sd, frames=1, size=size, kind=kinds[done % 3], trajectory="orbit")
+        except Exception:
+            sd += 1
+            continue
+        sd += 1
+        res = {}
+        for name, kw in variants.items():
+            t0 = time.perf_counter()
+            res[name] = generate_views(clip.rgb[0], clip.depth[0], clip.intrinsics,
+                                       GenerateConfig(frames=frames, fill_model=model, seed=seed, **kw))
+            acc[name]["sec"] += time.perf_counter() - t0
+        r0 = res["telea"]
+        truth = render_views(clip.scene, clip.intrinsics, clip.poses[0] @ r0.poses).rgb
+        assert np.abs(truth[0] - clip.rgb[0]).max() < 1e-4  # frame 0 is the input camera
+        targets = [i for i, p in enumerate(r0.poses) if not np.allclose(p, np.eye(4), atol=1e-9)]
+        for name, r in res.items():
+            for j, i in enumerate(targets):
+                unseen = r0.masks[i] < 0.5
+                if unseen.sum() < 10:
+                    continue
+                key = "first" if j < group else "later"
+                acc[name][key].append(psnr(r.views[i][unseen], truth[i][unseen]))
+                if key == "later":
+                    acc[name]["invent"].append(float((r.fill_masks[i][unseen] < 0.5).mean()))
+        done += 1
+    print(f"# long trajectories: {n_scenes} held-out synth scenes at {size} px, orbit of {frames} frames (input = frame 0), "
+          f"targets in groups of {group}; PSNR against the rendered truth on pixels the input does not see")
+    print("| filler | unseen-pixel PSNR, first group | unseen-pixel PSNR, later groups | later groups: share of unseen pixels invented | seconds |")
+    print("|---|---|---|---|---|")
+    for name, a in acc.items():
+        inv = f"{100 * np.mean(a['invent']):.1f}%"
+        print(f"| {name} | {np.mean(a['first']):.2f} | {np.mean(a['later']):.2f} | {inv} | {a['sec']:.1f} |", flush=True)
+    print()
 
 
 SEEDED = re.compile(r"^(.+)_s(\d+)$")
