@@ -17,30 +17,35 @@ The algorithm, step by step (the reference is the executable specification):
    target depth ``z``. Sky pixels are moved by the rotation only (a direction) and
    get the depth :data:`Z_SKY`, behind every surface. Points with ``z <= NEAR`` (at or
    behind the target camera) are dropped.
-2. **Footprint.** The projected pixel quad of a source pixel is estimated from its
-   four neighbours: a neighbour on the same surface (relative source-depth jump at
-   most ``edge_tol``, both sky, both in front of the target camera, at most
-   ``max_splat`` pixels away in the target) gives the local spacing along that grid
-   direction; the largest of the two sides is used (robust to perspective). A
-   direction without a same-surface neighbour falls back to the isotropic
-   magnification ``(f_t / f_s) * (z_s / z_t)``. The footprint's half-size is
-   ``h = max(0.5, (a_x + a_y) / 2)`` per image axis (the bounding box of the quad,
-   never smaller than one target pixel) and at most ``max_splat / 2``. ``dz`` is the
-   largest target-depth difference to the same-surface neighbours (the local depth
-   slope, used as the z-buffer tolerance of that sample).
+2. **Footprint.** Two grid neighbours are *linked* when both project, lie on the same
+   surface (relative source-depth jump at most ``edge_tol``, or both sky) and land at
+   most ``max_splat`` pixels apart on each target axis. The projected pixel quad of a
+   source pixel is estimated from its linked neighbours: along each grid direction the
+   larger of the two linked steps (robust to perspective); a direction without a link
+   falls back to the isotropic magnification ``(f_t / f_s) * (z_s / z_t)``. The
+   footprint's half-size is ``h = max(0.5, (a_x + a_y) / 2)`` per image axis (the
+   bounding box of the quad, never smaller than one target pixel) and at most
+   ``max_splat / 2``. The local Jacobian ``[e_j e_i]`` (target displacement per source
+   column / row) is the mean of the linked steps along each direction (the isotropic
+   step without a link).
 3. **Coverage z-buffer.** Each sample *covers* the target pixels whose centres lie
    in its footprint box ``|x - u| <= h_u, |y - v| <= h_v``. Per target pixel the
-   front-most covering sample (smallest ``z``; ties: smaller ``dz``, then the first
-   sample in source order) gives the front depth ``zf`` and its slope ``df``. A
-   target pixel is *known* (mask 1) iff some sample covers it. This is where holes
-   come from: a pixel is a hole exactly when no projected source-pixel quad
-   reaches its centre, so surfaces seen closer up or at a slant do not crack.
-4. **Soft blend** (``splat="bilinear"``). Each sample spreads its colour with a tent
-   of radius ``2 h`` (a bilinear splat when ``h = 0.5``, linear interpolation between
-   magnified samples when larger) onto the *known* target pixels, keeping only
-   samples on the front surface: ``|z - zf| <= depth_tol * zf + dz + df``. Colour
-   and depth are the weight-normalised sums. With ``splat="nearest"`` the colour
-   and depth are those of the front-most covering sample (hard z-buffer).
+   front-most covering sample (smallest float32 ``z``; ties: the first sample in
+   source order) is the pixel's *front sample*. A target pixel is *known* (mask 1)
+   iff some sample covers it. This is where holes come from: a pixel is a hole
+   exactly when no projected source-pixel quad reaches its centre, so surfaces seen
+   closer up or at a slant do not crack.
+4. **Blend** (``splat="bilinear"``), a gather: the pixel centre is mapped into the
+   front sample's source grid with the inverse Jacobian, ``(dj, di) = J^-1 (p - (u, v))``
+   (0 when ``|det J| <= DET_MIN``). The neighbours on that side (right if ``dj >= 0``,
+   else left; down if ``di >= 0``, else up; the diagonal reached through the horizontal
+   then the vertical link) form the source cell, and colour and depth are interpolated
+   bilinearly in it with ``a = min(|dj|, 1)``, ``c = min(|di|, 1)`` (``a = 0`` without a
+   link on that side, ``c`` likewise): weights ``(1-a)(1-c), a(1-c), (1-a)c, ac``, a
+   missing diagonal's weight dropped and the rest renormalised. Only samples linked to
+   the front sample take part, so colours never bleed across depth edges and sources
+   are not mixed. With ``splat="nearest"`` the colour and depth are those of the front
+   sample (hard z-buffer).
 """
 
 from __future__ import annotations

@@ -6,22 +6,25 @@ Layout of the work (see :mod:`see3d.warp._common` for the four steps):
   same surface as the right / lower neighbour by the ``edge_tol`` source-depth test)
   and the depth used for unprojection (1 for sky, 0 for invalid);
 - per target, **pass 1** streams the sources row by row: row ``i + 1`` is projected
-  (the combined matrix ``K_t [R | t]`` applied to the source ray, affine along a row)
-  before the footprints of row ``i`` are taken from the projected neighbours. Each
-  sample's footprint box goes straight into the coverage z-buffer, one ``uint64`` per
-  target pixel holding ``(float32 bits of z) << 32 | sample index``, so the z-test and
-  its tie rule (smaller sample index) are one integer ``min``. Boxes of up to 2 x 2
-  pixels (nearly all of them) take a fixed branch-free window. The sample is kept as
-  ``u, v`` (float64) and ``z, 1 / (2 h_u), 1 / (2 h_v)`` (float32) in flat arrays;
+  into a two-row ring (the combined matrix ``K_t [R | t]`` applied to the source ray,
+  affine along a row) before row ``i`` takes its links and footprints from the
+  projected neighbours. Each sample's footprint box goes straight into the coverage
+  z-buffer, one ``uint64`` per target pixel holding ``(float32 bits of z) << 32 |
+  sample index``, so the z-test and its tie rule (smaller sample index) are one
+  integer ``min``; one-pixel boxes (nearly all) take one ``min``, boxes up to 2 x 2 a
+  fixed branch-free window. The sample keeps a float32 record ``u, v, z`` and the
+  inverse of its local Jacobian, plus a byte of linked-neighbour bits;
 - **pass 2** visits the target pixels once: a covered pixel reads its front sample
-  from the z-buffer and gathers the tent weights of that sample's source cell (step 4),
-  writes the outputs and resets the z-buffer entry for the next target.
+  from the z-buffer, maps the pixel centre into the sample's source cell with the
+  inverse Jacobian and interpolates bilinearly between the linked samples of that
+  cell (step 4), writes the outputs and resets the z-buffer entry for the next target.
 
 Buffers are allocated once per thread and reused for all its targets; targets run in
 parallel (``prange``) over chunks. Geometry (projection, footprints, coverage boxes) is
-float64 like the reference, so the masks agree; stored depths and tent radii are
-float32. Compiled once and cached on disk (``cache=True``); the first call in a fresh
-environment pays the compile (~20 s), later processes load it from the cache.
+float64 like the reference, so the masks agree; records and the interpolation are
+float32. Compiled once and cached on disk (``cache=True``): the first call in a fresh
+environment pays the compile (~25-30 s on the 2-core dev machine), later processes
+load it from the cache (first call ~1.4 s, nearly all of it numba's own start-up).
 """
 
 from __future__ import annotations
@@ -261,8 +264,12 @@ def _pass1(dsrc, flags, Ks, kt, P, width, height, max_splat, bufs):
                 x1 = _floor(u + hu)
                 y0 = _ceil(v - hv)
                 y1 = _floor(v + hv)
+                if x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0 and x0 < width and y0 < height:
+                    p = (y0 + 1) * pw + x0 + 1  # the usual case: one pixel
+                    key[p] = min(key[p], kv)
+                    continue
                 if hu <= 0.75 and hv <= 0.75 and x0 >= -1 and y0 >= -1 and x0 < width and y0 < height:
-                    # the usual case: a box of at most 2 x 2 pixels, written without branches
+                    # a box of at most 2 x 2 pixels, written without branches
                     # (the candidates outside the box or the image get the empty key)
                     xa = x0 >= 0
                     xb = (x0 < x1) & (x0 + 1 < width)
