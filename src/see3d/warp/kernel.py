@@ -345,8 +345,17 @@ def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
             iw = one / ws
             zz = (w0 * rec[k, 2] + w1 * rec[n1, 2] + w2 * rec[n2, 2] + w3 * rec[n3, 2]) * iw
             out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
-            for c in range(C):
-                out_rgb[y, x, c] = (w0 * col[k, c] + w1 * col[n1, c] + w2 * col[n2, c] + w3 * col[n3, c]) * iw
+            w0 *= iw
+            w1 *= iw
+            w2 *= iw
+            w3 *= iw
+            if C == 3:  # the common case, unrolled
+                out_rgb[y, x, 0] = w0 * col[k, 0] + w1 * col[n1, 0] + w2 * col[n2, 0] + w3 * col[n3, 0]
+                out_rgb[y, x, 1] = w0 * col[k, 1] + w1 * col[n1, 1] + w2 * col[n2, 1] + w3 * col[n3, 1]
+                out_rgb[y, x, 2] = w0 * col[k, 2] + w1 * col[n1, 2] + w2 * col[n2, 2] + w3 * col[n3, 2]
+            else:
+                for c in range(C):
+                    out_rgb[y, x, c] = w0 * col[k, c] + w1 * col[n1, c] + w2 * col[n2, c] + w3 * col[n3, c]
 
 
 @njit(**_JIT)
