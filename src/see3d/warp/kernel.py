@@ -35,6 +35,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from see3d.errors import See3DError
 from see3d.warp._common import DET_MIN, FAR_PIXELS, NEAR, Z_SKY, Z_SKY_THRESHOLD
 
 #: Source flag bits (computed once per call).
@@ -393,7 +394,7 @@ def warp_numba(
     T = Kt.shape[0]
     C = rgb.shape[3]
     if rgb.shape[0] * rgb.shape[1] * rgb.shape[2] >= 2**32:
-        raise ValueError("warp_numba: at most 2**32 source pixels per call")
+        raise See3DError("warp: at most 2**32 source pixels per call (split the sources)")
     out_rgb = np.zeros((T, height, width, C), np.float32)
     out_depth = np.zeros((T, height, width), np.float32)
     out_mask = np.zeros((T, height, width), np.bool_)
