@@ -91,3 +91,66 @@ def test_bundled_model_quality_floor_on_held_out_synth():
     b = load_backend("tiny")
     r = evaluate_on_synth(lambda im, k: b.predict(im, k).depth, [400.0], scenes=6, image_size=(192, 256))[400.0]
     assert r["abs_rel"] < 0.6 and r["delta1"] > 0.2
+
+
+def test_close_up_views_are_closer_free_and_focal_independent():
+    """dolly_poses moves views along their optical axis towards the surface (0.3 m - 1x its distance),
+    keeps them in free space, and a scene rendered at two focals keeps the same camera path."""
+    from see3d.depth.train import dolly_poses
+    from see3d.synth import make_scene, sample_trajectory
+
+    scene = make_scene(3, "room")
+    poses = sample_trajectory(scene, np.random.default_rng(0), 6, "random")
+    moved = dolly_poses(scene, poses, np.random.default_rng(1), fraction=1.0, near=0.3)
+    shift = moved[:, :3, 3] - poses[:, :3, 3]
+    along = np.einsum("ij,ij->i", shift, poses[:, :3, 2])
+    assert np.allclose(moved[:, :3, :3], poses[:, :3, :3])  # orientation kept
+    assert np.allclose(np.linalg.norm(shift, axis=1), along, atol=1e-9) and np.all(along >= 0)  # forward only
+    assert (along > 0.05).sum() >= 4  # most views really moved
+    assert np.all(scene.clearance(moved[:, :3, 3]) >= 0.08)
+    assert np.array_equal(dolly_poses(scene, poses, np.random.default_rng(1), fraction=0.0), poses)
+
+    a = render_depth_set(2, 2, (24, 32), focals=[300.0], seed=5, close_up=1.0)
+    b = render_depth_set(2, 2, (24, 32), focals=[1200.0], seed=5, close_up=1.0)
+    base = render_depth_set(2, 2, (24, 32), focals=[300.0], seed=5)
+    # same path at both focals: the centre pixel sees the same surface point, at the same depth
+    assert np.allclose(a.depth[:, 12, 16], b.depth[:, 12, 16], rtol=2e-2)
+    assert np.all(a.depth[:, 12, 16] <= base.depth[:, 12, 16] * 1.001)  # never farther than without the move
+    assert np.median(a.depth[:, 12, 16] / base.depth[:, 12, 16]) < 0.9
+
+
+def test_crop_training_keeps_the_canvas_scale_and_the_canonical_label():
+    """With ``crop`` the sample is a window of the canvas-sized image: the focal seen (and so the
+    canonical label factor) is that of the full canvas, not of a smaller fit-resize."""
+    from see3d.depth.train import make_batch, median_label
+
+    data = render_depth_set(1, 2, (48, 64), focals=[500.0], seed=2)
+    cfg = DepthTrainConfig(image_size=(32, 32), crop=(16, 16), resize_range=None, **{k: v for k, v in SMALL.items() if k not in ("image_size",)})
+    x, y = make_batch(data, np.array([0, 1]), cfg, np.random.default_rng(0))
+    assert x.shape == (2, 3, 16, 16) and y.shape == (2, 16, 16)
+    s = 0.5  # fit-resize of 48x64 into the 32x32 canvas
+    d = data.depth[:2].astype(np.float32)
+    lab = y[y > 0].numpy()
+    lo, hi = d[d > 0].min() * 1000 / (500 * s), d[d > 0].max() * 1000 / (500 * s)
+    assert lab.min() >= lo * 0.99 and lab.max() <= hi * 1.01
+    d0 = d[0][d[0] > 0]  # median_label reads every 4th image: here image 0
+    assert median_label(data, cfg) == pytest.approx(np.median(d0) * 1000 / (500 * s), rel=0.1)
+    assert median_label(data, DepthTrainConfig(variant=None, **SMALL)) == pytest.approx(np.median(d0), rel=0.1)
+
+
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_global_scale_head_and_norm_options_round_trip(tmp_path, norm):
+    from see3d.depth.tiny import TinyDepthConfig
+
+    cfg = TinyDepthConfig(channels=(8, 16, 32), input_size=(32, 48), global_scale=True, norm=norm, init_depth=5.0)
+    m = TinyDepthNet(cfg).eval()
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        out = m(x)
+    assert out.shape == (2, 1, 32, 48)
+    torch.testing.assert_close(out, torch.full_like(out, 5.0))  # zero-initialised heads: the bias depth
+    m.save_pretrained(tmp_path / "m")
+    back = TinyDepthNet.from_pretrained(tmp_path / "m")
+    assert back.config.global_scale and back.config.norm == norm
+    with pytest.raises(See3DError, match="norm"):
+        TinyDepthConfig(norm="layer")

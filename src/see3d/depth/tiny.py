@@ -42,6 +42,12 @@ class TinyDepthConfig:
     canonical_focal: float = cano.CANONICAL_FOCAL
     init_depth: float = 3.0  #: output bias (depth of a blank input), metres (canonical)
     max_depth: float = cano.MAX_DEPTH
+    #: add a per-image log-scale from the globally pooled features of every encoder level
+    #: (texture statistics at every scale: a direct path for "how many metres per pixel")
+    global_scale: bool = False
+    #: "group" (GroupNorm) or "batch" (BatchNorm: keeps each image's feature energy, i.e. how much
+    #: fine texture it shows - a scale cue that per-image normalisation removes)
+    norm: str = "group"
     training: dict = field(default_factory=dict)  #: how the weights were made (free-form record)
 
     def __post_init__(self) -> None:
@@ -52,6 +58,8 @@ class TinyDepthConfig:
         f = 2 ** len(self.channels)
         if self.input_size[0] % f or self.input_size[1] % f:
             raise See3DError(f"tiny depth config: input size {self.input_size} must be divisible by {f}")
+        if self.norm not in ("group", "batch"):
+            raise See3DError(f"tiny depth config: norm must be 'group' or 'batch', got {self.norm!r}")
         if self.variant not in ("label", "image", None):
             raise See3DError(f"tiny depth config: variant must be 'label', 'image' or null, got {self.variant!r}")
 
@@ -73,18 +81,18 @@ class TinyDepthConfig:
             raise See3DError(f"tiny depth config is malformed: {e}") from None
 
 
-def _norm(c: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, c // 4), c)
+def _norm(c: int, kind: str = "group") -> nn.Module:
+    return nn.BatchNorm2d(c) if kind == "batch" else nn.GroupNorm(min(8, c // 4), c)
 
 
 class _Block(nn.Sequential):
-    def __init__(self, cin: int, cout: int, stride: int = 1):
+    def __init__(self, cin: int, cout: int, stride: int = 1, norm: str = "group"):
         super().__init__(
             nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
-            _norm(cout),
+            _norm(cout, norm),
             nn.SiLU(),
             nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
-            _norm(cout),
+            _norm(cout, norm),
             nn.SiLU(),
         )
 
@@ -100,11 +108,16 @@ class TinyDepthNet(nn.Module):
         super().__init__()
         self.config = config or TinyDepthConfig()
         ch = self.config.channels
-        self.stem = _Block(3, ch[0], stride=2)  # work at half resolution; the head upsamples
-        self.down = nn.ModuleList(_Block(ch[i], ch[i + 1], stride=2) for i in range(len(ch) - 1))
+        nk = self.config.norm
+        self.stem = _Block(3, ch[0], stride=2, norm=nk)  # work at half resolution; the head upsamples
+        self.down = nn.ModuleList(_Block(ch[i], ch[i + 1], stride=2, norm=nk) for i in range(len(ch) - 1))
         self.glob = nn.Sequential(nn.Linear(ch[-1], ch[-1]), nn.SiLU())
-        self.up = nn.ModuleList(_Block(ch[i + 1] + ch[i], ch[i]) for i in reversed(range(len(ch) - 1)))
+        self.up = nn.ModuleList(_Block(ch[i + 1] + ch[i], ch[i], norm=nk) for i in reversed(range(len(ch) - 1)))
         self.head = nn.Conv2d(ch[0], 1, 1)
+        if self.config.global_scale:
+            self.scale = nn.Sequential(nn.Linear(sum(ch), 64), nn.SiLU(), nn.Linear(64, 1))
+            nn.init.zeros_(self.scale[2].weight)
+            nn.init.zeros_(self.scale[2].bias)
         nn.init.zeros_(self.head.weight)
         nn.init.constant_(self.head.bias, math.log(self.config.init_depth))
 
@@ -122,6 +135,9 @@ class TinyDepthNet(nn.Module):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = blk(torch.cat([h, skip], dim=1))
         out = F.interpolate(self.head(h), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if self.config.global_scale:
+            pooled = torch.cat([f.mean(dim=(2, 3)) for f in feats], dim=1)
+            out = out + self.scale(pooled)[:, :, None, None]
         return out.clamp(math.log(1e-3), math.log(self.config.max_depth * 10))
 
     # ------------------------------------------------------------------ weights

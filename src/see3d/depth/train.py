@@ -52,6 +52,13 @@ class DepthTrainConfig:
     frames_per_scene: int = 3
     kinds: tuple[str, ...] = KINDS
     resize_range: tuple[float, float] | None = None  #: Metric3D's random resize r (labels x 1/r); None = off
+    close_up: float = 0.0  #: fraction of views moved towards the surface they look at (see :func:`dolly_poses`)
+    near: float = 0.3  #: closest surface distance (m) of a moved view
+    init_from_data: bool = False  #: start the output bias at the median training label (not 3 m)
+    global_scale: bool = False  #: per-image log-scale head on pooled multi-level features (TinyDepthConfig)
+    #: train on random crops of this size (height, width) of the canvas-sized image (more images per
+    #: second; the network is fully convolutional); None = the whole canvas
+    crop: tuple[int, int] | None = None
     seed: int = 0
     log_every: int = 25
     checkpoint_every: int = 100
@@ -65,6 +72,8 @@ class DepthTrainConfig:
         self.kinds = tuple(self.kinds)
         if self.resize_range is not None:
             self.resize_range = tuple(float(x) for x in self.resize_range)
+        if self.crop is not None:
+            self.crop = tuple(int(x) for x in self.crop)
         if self.variant in ("none", "None", ""):
             self.variant = None
         if self.variant not in ("label", "image", None):
@@ -74,10 +83,13 @@ class DepthTrainConfig:
         lo, hi = self.focal_range
         if not (0 < lo <= hi):
             raise See3DError(f"focal range must be 0 < low <= high, got {self.focal_range}")
+        if not (0.0 <= self.close_up <= 1.0) or not (0.05 <= self.near <= 10.0):
+            raise See3DError(f"close_up must be in [0, 1] and near in [0.05, 10] m, got {self.close_up}, {self.near}")
 
     def data_key(self) -> dict:
         """The fields that decide the rendered data set."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k in ("render_size", "focal_range", "scenes", "frames_per_scene", "kinds", "seed")}
+        keys = ("render_size", "focal_range", "scenes", "frames_per_scene", "kinds", "seed") + (("close_up", "near") if self.close_up else ())
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k in keys}
 
 
 @dataclass
@@ -99,6 +111,55 @@ class SynthDepthSet:
         return Intrinsics(f, f, (w - 1) / 2.0, (h - 1) / 2.0, w, h)
 
 
+def dolly_poses(scene, poses: np.ndarray, rng: np.random.Generator, fraction: float, near: float = 0.3, margin: float = 0.08) -> np.ndarray:
+    """Move a ``fraction`` of the camera poses ``[N, 4, 4]`` forward along their optical axis.
+
+    A moved view gets a new distance to the surface it looks at (the nearest hit of a 10-degree
+    probe around the optical axis) drawn log-uniformly between ``near`` and the original distance,
+    so the set holds close-ups (0.3-1 m: a table top, a wall, a ball) as well as room- and
+    street-scale views of the *same* metric world. The camera keeps ``margin`` metres of free
+    space (the move is halved until it does). The draw does not depend on the focal length:
+    a scene rendered at several focals keeps the same camera path.
+    """
+    from see3d.synth.raycast import cast_rays
+
+    probe = Intrinsics.from_fov(10.0, 5, 5)
+    out = np.array(poses, dtype=np.float64, copy=True)
+    for i in range(len(out)):
+        pick, u = rng.random(), rng.random()  # always two draws: the stream does not depend on the scene
+        if pick >= fraction:
+            continue
+        t = cast_rays(scene, probe, out[i])[0]
+        t = t[np.isfinite(t)]
+        if t.size == 0 or t.min() <= near * 1.05:
+            continue
+        t0 = float(t.min())
+        d = math.exp(math.log(near) + u * (math.log(t0) - math.log(near)))
+        eye, axis, move = out[i, :3, 3].copy(), out[i, :3, 2], t0 - d
+        for _ in range(8):
+            if scene.clearance(eye + move * axis) >= margin:
+                out[i, :3, 3] = eye + move * axis
+                break
+            move *= 0.5
+    return out
+
+
+def _render_views_at(seed: int, kind: str, frames: int, size: tuple[int, int], focal: float, close_up: float, near: float):
+    """:func:`see3d.synth.render_clip` (same scene and path for the same seed) with :func:`dolly_poses` applied."""
+    from see3d.synth import render_clip
+
+    if not close_up:
+        return render_clip(seed, frames=frames, size=size, focal=focal, kind=kind)
+    from see3d.synth import SCENE_KINDS, make_scene, render_views, sample_trajectory
+
+    h, w = size
+    scene = make_scene(seed, kind)
+    rng = np.random.default_rng([int(seed), SCENE_KINDS.index(kind), 7919])  # render_clip's stream
+    poses = sample_trajectory(scene, rng, frames, "random")
+    poses = dolly_poses(scene, poses, np.random.default_rng([int(seed), SCENE_KINDS.index(kind), 4242]), close_up, near)
+    return render_views(scene, Intrinsics(focal, focal, (w - 1) / 2.0, (h - 1) / 2.0, w, h), poses)
+
+
 def render_depth_set(
     scenes: int,
     frames_per_scene: int,
@@ -108,12 +169,14 @@ def render_depth_set(
     kinds: tuple[str, ...] = KINDS,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    close_up: float = 0.0,
+    near: float = 0.3,
 ) -> SynthDepthSet:
     """Render ``scenes`` clips (scene seeds from ``seed * 100003 + 1`` on, skipping seeds whose
     scene has no free-space camera path), focal log-uniform in
-    ``focal_range`` or cycling through ``focals``."""
+    ``focal_range`` or cycling through ``focals``; ``close_up`` > 0 moves that fraction of
+    the views closer (:func:`dolly_poses`)."""
     from see3d.io.images import to_uint8
-    from see3d.synth import render_clip
 
     rng = np.random.default_rng([seed, 17])
     rgbs, depths, fs, ks = [], [], [], []
@@ -128,7 +191,7 @@ def render_depth_set(
         for _ in range(20):  # a few scenes have no free-space camera path: take the next seed
             scene_seed += 1
             try:
-                clip = render_clip(scene_seed, frames=frames_per_scene, size=image_size, focal=f, kind=kind)
+                clip = _render_views_at(scene_seed, kind, frames_per_scene, tuple(image_size), f, close_up, near)
                 break
             except See3DError:
                 continue
@@ -162,6 +225,8 @@ def _load_or_render(cfg: DepthTrainConfig, run: Path, log: Callable[[str], None]
         kinds=cfg.kinds,
         seed=cfg.seed,
         progress=lambda i, n: log(f"data: rendered {i}/{n} scenes") if i % step == 0 else None,
+        close_up=cfg.close_up,
+        near=cfg.near,
     )
     from see3d.io.atomic import atomic_file
 
@@ -178,14 +243,16 @@ def make_batch(
     """Normalised images ``[B, 3, H, W]`` and labels ``[B, H, W]`` (canonical or metric; -1 invalid)."""
     xs, ys = [], []
     for i in idx:
+        k = data.intrinsics(int(i))
         s = cano.training_sample(
             data.rgb[i],
             data.depth[i].astype(np.float32),
-            data.intrinsics(int(i)),
-            cfg.image_size,
+            k,
+            cfg.crop or cfg.image_size,
             rng,
             variant=cfg.variant,
             resize_range=cfg.resize_range,
+            base_scale=cano.fit_scale(k.height, k.width, cfg.image_size) if cfg.crop else None,
         )
         x, y = s.image, s.label
         if rng.random() < 0.5:
@@ -193,6 +260,21 @@ def make_batch(
         xs.append(x)
         ys.append(y)
     return torch.stack(xs), torch.stack(ys)
+
+
+def median_label(data: SynthDepthSet, cfg: DepthTrainConfig) -> float:
+    """Median valid label (canonical with the fit-resize, or metric) over every 4th training image."""
+    vals = []
+    for i in range(0, len(data), 4):
+        d = data.depth[i].astype(np.float32)
+        d = d[d > 0]
+        if cfg.variant == "label":
+            k = data.intrinsics(i)
+            d = cano.to_canonical(d, k.fx * cano.fit_scale(k.height, k.width, cfg.image_size))
+        elif cfg.variant == "image":
+            pass  # image resized to the canonical focal: labels stay metric
+        vals.append(d[::7])
+    return float(np.median(np.concatenate(vals)))
 
 
 def log_depth_loss(log_pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -236,10 +318,16 @@ def train_depth(
     (run / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2, default=list))
     data = _load_or_render(cfg, run, log)
     torch.manual_seed(cfg.seed)
+    extra = {}
+    if cfg.init_from_data:
+        extra["init_depth"] = median_label(data, cfg)
+        log(f"output bias starts at the median training label {extra['init_depth']:.3f} m")
     tcfg = TinyDepthConfig(
+        **extra,
         channels=cfg.channels,
         input_size=cfg.image_size,
         variant=cfg.variant,
+        global_scale=cfg.global_scale,
         training={"command": "see3d train depth", "config": json.loads(cfg_json)},
     )
     model = TinyDepthNet(tcfg)
@@ -308,28 +396,37 @@ def export_bundled(model_dir: str | Path, weights_path: str | Path) -> None:
 
 # ----------------------------------------------------------------------------- synth evaluation
 def evaluate_on_synth(
-    predict: Callable[[np.ndarray, Intrinsics], np.ndarray],
+    predict: Callable[[np.ndarray, Intrinsics], np.ndarray] | dict[str, Callable[[np.ndarray, Intrinsics], np.ndarray]],
     focals: list[float],
     scenes: int = 30,
     frames_per_scene: int = 1,
     image_size: tuple[int, int] = (192, 256),
     kinds: tuple[str, ...] = KINDS,
     seed: int = 9999,
-) -> dict[float, dict[str, float]]:
+    close_up: float = 0.0,
+    near: float = 0.3,
+) -> dict:
     """AbsRel / delta1 (etc.) per focal on held-out scenes (seed ``seed`` is never used in training
-    unless a training run picks the same one). Each focal sees the same scenes and camera paths."""
+    unless a training run picks the same one). Each focal sees the same scenes and camera paths
+    (``close_up``/``near``: the same close-up moves, :func:`dolly_poses`).
+
+    ``predict``: one callable -> ``{focal: metrics}``; a dict of named callables -> ``{name: {focal:
+    metrics}}`` (every model on the same renders, rendered once)."""
     from see3d.eval.depth import METRICS, depth_metrics
 
-    out: dict[float, dict[str, float]] = {}
+    many = isinstance(predict, dict)
+    preds = predict if many else {"": predict}
+    out: dict[str, dict[float, dict[str, float]]] = {k: {} for k in preds}
     for f in focals:
-        data = render_depth_set(scenes, frames_per_scene, image_size, focals=[f], kinds=kinds, seed=seed)
-        rows = []
+        data = render_depth_set(scenes, frames_per_scene, image_size, focals=[f], kinds=kinds, seed=seed, close_up=close_up, near=near)
+        rows: dict[str, list] = {k: [] for k in preds}
         for i in range(len(data)):
             gt = data.depth[i].astype(np.float32)
             mask = (gt > 0.1) & (gt < 200.0)
             if mask.sum() < 10:
                 continue
-            pred = predict(data.rgb[i], data.intrinsics(i))
-            rows.append(depth_metrics(pred, gt, mask))
-        out[float(f)] = {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
-    return out
+            for k, fn in preds.items():
+                rows[k].append(depth_metrics(fn(data.rgb[i], data.intrinsics(i)), gt, mask))
+        for k in preds:
+            out[k][float(f)] = {m: float(np.mean([r[m] for r in rows[k]])) for m in METRICS}
+    return out if many else out[""]
