@@ -139,3 +139,37 @@ def test_two_process_accelerate_training_on_cpu(tmp_path):
     log = read_loss_log(tmp_path / "run" / "loss.csv")
     assert log[:, 0].tolist() == [1.0, 2.0]  # one row per step (written by the main process only)
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_0000002"]
+
+
+def test_xt_from_cond_starts_targets_from_the_condition():
+    """With ``xt_from_cond = 1`` the noised state of target views is the noised pre-filled condition
+    (what a strength < 1 sampler starts from); references and plain training keep the truth."""
+    from see3d.mvd.train import loss_fn
+
+    with pytest.raises(See3DError, match="xt_from_cond"):
+        tiny_train_config(xt_from_cond=1.5)
+    torch.manual_seed(0)
+    b, f, h = 2, 3, 16
+    x0 = torch.rand(b, f, 3, h, h) * 2 - 1
+    cond = -x0  # far from the truth, so the two starts are told apart
+    masks = torch.zeros(b, f, 1, h, h)
+    ref = torch.zeros(b, f, dtype=torch.bool)
+    ref[:, 0] = True
+    batch = {"x0": x0, "cond": cond, "masks": masks, "ref": ref}
+    seen = {}
+
+    class Spy(torch.nn.Module):
+        def forward(self, inp, t, ctx, num_frames):
+            seen["x_t"] = inp[:, :3].reshape(b, f, 3, h, h).clone()
+            return torch.zeros(inp.shape[0], 3, h, h)
+
+    for p, expect in ((1.0, cond), (0.0, x0)):
+        import dataclasses
+
+        m_cfg = dataclasses.replace(tiny_train_config().model, strength=0.001)
+        cfg = tiny_train_config(model=m_cfg, t_max=1, xt_from_cond=p)  # t = 0: x_t = the start up to ~1 % noise
+        model = MVDModel(cfg.model)
+        loss_fn(model, Spy(), batch, torch.Generator().manual_seed(1), cfg)
+        err = (seen["x_t"] - expect).abs()
+        assert err[:, 1:].mean() < 0.05  # targets start from `expect`
+        assert (seen["x_t"][:, 0] - x0[:, 0]).abs().mean() < 0.05  # references keep the truth

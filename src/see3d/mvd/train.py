@@ -56,6 +56,11 @@ class TrainConfig:
     disp_noise: float = 0.03  #: relative disparity noise of the warp depth
     hole_weight: float = 1.0  #: loss weight of hole pixels relative to known ones
     t_max: int = 1000  #: timesteps drawn from [0, t_max); < 1000 trains only for partial-noise sampling
+    #: probability that a sample's noised state ``x_t`` of the target views is built from the
+    #: (pre-filled) condition instead of the truth: what a partial-noise sampler (strength < 1)
+    #: starts from. 0 = plain diffusion training. With it the model learns to *correct* the
+    #: classical pre-fill at low noise instead of trusting it (see docs/mvd.md).
+    xt_from_cond: float = 0.0
     seed: int = 0
     data_seed_offset: int = 0  #: synth scenes: seeds start here (benchmarks hold out others)
     ckpt_every: int = 200
@@ -80,6 +85,8 @@ class TrainConfig:
             raise See3DError(f"train config: t_max must be in [1, 1000], got {self.t_max}")
         if self.t_max < 1000 and self.model.strength > self.t_max / 1000:
             raise See3DError(f"train config: a model trained on t < {self.t_max} must sample with strength <= {self.t_max / 1000}")
+        if not 0.0 <= self.xt_from_cond <= 1.0:
+            raise See3DError(f"train config: xt_from_cond must be in [0, 1], got {self.xt_from_cond}")
         if self.crop > self.size:
             raise See3DError(f"train config: crop {self.crop} is larger than size {self.size}")
 
@@ -207,7 +214,11 @@ def loss_fn(model: MVDModel, unet, batch: dict, gen: torch.Generator, cfg: Train
     noise_c = torch.randn(x0.shape, generator=gen).to(dev)
     drop = (torch.rand(b, generator=gen) < cfg.cfg_dropout).to(dev)
     t_v = t[:, None].expand(b, f).reshape(-1)
-    x_t = sched.add_noise(x0.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v).reshape(x0.shape)
+    start = x0
+    if cfg.xt_from_cond > 0:  # the sampler's starting state: noised pre-filled condition on targets
+        use = (torch.rand(b, generator=gen) < cfg.xt_from_cond).to(dev)[:, None] & ~ref
+        start = torch.where(use[:, :, None, None, None], cond, x0)
+    x_t = sched.add_noise(start.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v).reshape(x0.shape)
     inp = build_condition(x_t, cond, masks, ref, x0, t, noise_c, sched.add_noise, drop=drop, mask_only=model.config.mask_only)
     ctx = None
     if model.config.unet.context_dim is not None:  # text / image embeddings are outside this trainer
