@@ -1,7 +1,15 @@
 """Rasterizer benchmark: numba CPU kernels vs the dense PyTorch reference (same run).
 
-    python benchmarks/rasterize.py                      # 50k Gaussians, 256x256 and 512x512
+    NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 python benchmarks/rasterize.py   # 50k Gaussians, 256x256 and 512x512
     python benchmarks/rasterize.py --n 20000 --sizes 128 --dense full
+
+Threads: the numba kernels use ``NUMBA_NUM_THREADS`` threads (``prange`` over tiles);
+PyTorch's own ops (the loss, autograd bookkeeping, the dense reference) use
+``--torch-threads`` (default 1, what ``see3d.gs.train`` uses during a fit). Unless
+``OMP_WAIT_POLICY`` is already set, this script sets it to ``PASSIVE`` before importing
+PyTorch: numba's OpenMP layer runs on PyTorch's libgomp, whose idle threads otherwise spin
+after every parallel region; on a busy 2-core machine that spinning doubled the CPU time
+of one forward+backward. Run with ``OMP_WAIT_POLICY=ACTIVE`` to see the difference.
 
 The scene: Gaussians scattered through the view frustum 2-6 m in front of the camera,
 sized for a median 3-sigma radius of about 6 px at 256x256, opacities sigmoid(N(0, 1)),
@@ -14,8 +22,11 @@ skipped (``--dense off``). On a GPU with gsplat installed, gsplat is timed as we
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch / numba load libgomp (see above)
+
+import argparse
 import platform
 import resource
 import statistics
@@ -59,7 +70,10 @@ def _loss(out):
 
 
 def time_backend(params, viewmat, K, size, backend, reps, backward):
-    """Median wall and process-CPU seconds (CPU time is the robust figure on a busy machine)."""
+    """Median wall and process-CPU seconds (CPU time is the robust figure on a busy machine).
+
+    Process CPU time counts every thread of the process (the numba workers included).
+    """
     times = []
     cpus = []
     for i in range(reps + 1):
@@ -119,6 +133,56 @@ def scene_stats(params, viewmat, K, size):
         return int(proj.visible.sum()), float(r.median()), float(torch.cat(counts).mean()), int(tile_start[-1])
 
 
+_STAGES = ("project_forward_lanes", "sort_visible", "bin_gaussians", "composite_forward_lanes",
+           "composite_backward_lanes", "reduce_slots", "project_backward_lanes")
+
+
+def stage_breakdown(params, viewmat, K, size, reps):
+    """Median per-call (wall, process CPU) of each numba stage within forward+backward, and
+    of everything else (tensor conversions, PyTorch ops, autograd, Python)."""
+    rec: dict[str, list[tuple[float, float]]] = {k: [] for k in _STAGES}
+    saved = {k: getattr(_nk, k) for k in _STAGES}
+
+    def timed(name, f):
+        def w(*a):
+            t0, c0 = time.perf_counter(), time.process_time()
+            r = f(*a)
+            rec[name].append((time.perf_counter() - t0, time.process_time() - c0))
+            return r
+        return w
+
+    totals = []
+    try:
+        for k in _STAGES:
+            setattr(_nk, k, timed(k, saved[k]))
+        for i in range(reps + 1):
+            if i == 1:
+                for v in rec.values():
+                    v.clear()
+            for p in params.values():
+                p.grad = None
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = rasterize(**params, viewmat=viewmat, K=K, width=size, height=size, backend="numba")
+            _loss(out).backward()
+            if i > 0:
+                totals.append((time.perf_counter() - t0, time.process_time() - c0))
+    finally:
+        for k in _STAGES:
+            setattr(_nk, k, saved[k])
+    rows = []
+    kw = kc = 0.0
+    for k in _STAGES:
+        w = statistics.median(x[0] for x in rec[k]) if rec[k] else 0.0
+        c = statistics.median(x[1] for x in rec[k]) if rec[k] else 0.0
+        kw, kc = kw + w, kc + c
+        rows.append((k, w, c))
+    tw = statistics.median(x[0] for x in totals)
+    tc = statistics.median(x[1] for x in totals)
+    rows.append(("other (conversions, torch ops, autograd, Python)", tw - kw, tc - kc))
+    rows.append(("total forward+backward", tw, tc))
+    return rows
+
+
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -144,16 +208,23 @@ def main() -> None:
     ap.add_argument("--sample-rows", type=int, default=32)
     ap.add_argument("--opacity-shift", type=float, default=0.0,
                     help="add to the opacity logits (e.g. -3: faint Gaussians, as early in training)")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="PyTorch intra-op threads (0: leave as is); the numba kernels use NUMBA_NUM_THREADS")
+    ap.add_argument("--stages", action="store_true", help="also time each numba stage of forward+backward")
     args = ap.parse_args()
+    if args.torch_threads > 0:
+        torch.set_num_threads(args.torch_threads)
 
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"machine: {_cpu_name()}, {os.cpu_count()} logical CPUs, "
           f"torch {torch.__version__} ({torch.get_num_threads()} threads), numba {numba.__version__} "
-          f"({numba.get_num_threads()} threads)")
+          f"({numba.get_num_threads()} threads, layer set on first parallel call), "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     t0 = time.perf_counter()
     params, viewmat, K = make_scene(64, 32)
     rasterize(**params, viewmat=viewmat, K=K, width=32, height=32, backend="numba")
-    print(f"numba first call (compile or cache load): {time.perf_counter() - t0:.2f} s")
+    print(f"numba first call (compile or cache load): {time.perf_counter() - t0:.2f} s "
+          f"(threading layer {numba.threading_layer()})")
 
     for size in args.sizes:
         params, viewmat, K = make_scene(args.n, size, opacity_shift=args.opacity_shift)
@@ -171,6 +242,9 @@ def main() -> None:
         print(f"numba   forward {fwd:8.3f} s   forward+backward {fb:8.3f} s   "
               f"(CPU time {fwd_cpu:.3f} / {fb_cpu:.3f} s; peak RSS {maxrss_mb():.0f} MB, "
               f"+{maxrss_mb() - rss0:.0f} MB)")
+        if args.stages:
+            for name, w, c in stage_breakdown(params, viewmat, K, size, args.reps):
+                print(f"    {name:50s} wall {w:7.4f} s   CPU {c:7.4f} s")
         if gsplat_available():  # pragma: no cover - GPU
             gp, gv, gk = make_scene(args.n, size, device="cuda", opacity_shift=args.opacity_shift)
             gf, _c = time_backend(gp, gv, gk, size, "gsplat", args.reps, backward=False)
@@ -184,9 +258,16 @@ def main() -> None:
         rows = size if mode == "full" else min(args.sample_rows, size)
         scale = size / rows
         rss0 = maxrss_mb()
-        dfwd, dfwd_cpu = (x * scale for x in time_dense(params, viewmat, K, size, rows, backward=False))
-        dfb, dfb_cpu = (x * scale for x in time_dense(params, viewmat, K, size, rows, backward=True))
+        # The reference is all PyTorch: give it as many threads as the numba kernels get.
+        torch_before = torch.get_num_threads()
+        torch.set_num_threads(numba.get_num_threads())
+        try:
+            dfwd, dfwd_cpu = (x * scale for x in time_dense(params, viewmat, K, size, rows, backward=False))
+            dfb, dfb_cpu = (x * scale for x in time_dense(params, viewmat, K, size, rows, backward=True))
+        finally:
+            torch.set_num_threads(torch_before)
         label = "measured" if mode == "full" else f"extrapolated from {rows} rows"
+        label += f", {numba.get_num_threads()} torch threads"
         print(f"dense   forward {dfwd:8.3f} s   forward+backward {dfb:8.3f} s   (CPU time {dfwd_cpu:.3f} / "
               f"{dfb_cpu:.3f} s; {label}; peak RSS {maxrss_mb():.0f} MB, +{maxrss_mb() - rss0:.0f} MB)")
         print(f"speed-up numba vs dense: forward {dfwd / fwd:.0f}x, forward+backward {dfb / fb:.0f}x "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 
+import numba
 import numpy as np
 import pytest
 import torch
@@ -287,14 +288,15 @@ def test_threaded_tiles_equal_single_thread_and_reference(monkeypatch):
 
     p, viewmat, K = random_scene(700, 64, 40, seed=17, opacity_shift=1.0)
     monkeypatch.setattr(R, "_PARALLEL_MIN_PAIRS", 0)
-    n0 = torch.get_num_threads()
+    monkeypatch.setattr(R, "_PROJECT_MIN_PER_THREAD", 1)
+    n0 = numba.get_num_threads()
     try:
-        torch.set_num_threads(2)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
         threaded, g_thr, _ = grads(p, viewmat, K, 64, 40, "numba")
-        torch.set_num_threads(1)
+        numba.set_num_threads(1)
         single, g_one, _ = grads(p, viewmat, K, 64, 40, "numba")
     finally:
-        torch.set_num_threads(n0)
+        numba.set_num_threads(n0)
     assert torch.equal(threaded.rgb, single.rgb) and torch.equal(threaded.alpha, single.alpha)
     for k in PARAMS:
         assert torch.equal(g_thr[k], g_one[k])

@@ -4,8 +4,9 @@
 bins them into 16x16 tiles and composites them front to back. Three backends share
 one set of conventions and maths:
 
-* ``"numba"``: parallel CPU kernels for the per-pixel forward and a hand-written
-  backward (:mod:`see3d.gs._numba_kernels`) behind a ``torch.autograd.Function``.
+* ``"numba"``: parallel CPU kernels (``prange`` over tiles, ``numba.get_num_threads()``
+  threads, e.g. ``NUMBA_NUM_THREADS=2``) for the projection, the per-pixel forward and
+  a hand-written backward (:mod:`see3d.gs._numba_kernels`) behind ``torch.autograd.Function``s.
 * ``"torch"``: the dense pure-PyTorch reference (:mod:`see3d.gs._reference`); every
   pixel meets every Gaussian, so small cases only. It is the specification the
   numba kernels are tested against.
@@ -28,10 +29,9 @@ magnitude in pixels, the usual densification signal.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 
@@ -72,41 +72,38 @@ def gsplat_available() -> bool:
 
 
 # --------------------------------------------------------------------------- numba backend
-#: Below this many (tile, Gaussian) pairs the kernels run on the calling thread only.
+#: Below this many (tile, Gaussian) pairs the compositing runs in one lane (one thread).
 _PARALLEL_MIN_PAIRS = 4096
-_POOL: ThreadPoolExecutor | None = None
-_POOL_SIZE = 0
-_POOL_LOCK = threading.Lock()
+#: Below this many Gaussians per thread the projection runs in one lane.
+_PROJECT_MIN_PER_THREAD = 8192
 
 
-def _pool(n: int) -> ThreadPoolExecutor:
-    global _POOL, _POOL_SIZE
-    with _POOL_LOCK:
-        if _POOL is None or _POOL_SIZE < n:
-            # An older, smaller pool is left to finish its work and be collected.
-            _POOL = ThreadPoolExecutor(max_workers=n, thread_name_prefix="see3d-raster")
-            _POOL_SIZE = n
-        return _POOL
+def _tile_lanes(tile_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Deal the tiles into one lane per numba thread, of about equal cost.
 
-
-def _run_tiles(kernel, tile_start: np.ndarray) -> None:
-    """Run ``kernel(tiles)`` over all tiles, split across threads when worth it.
-
-    The kernels release the GIL and touch disjoint memory per tile. Tiles are dealt,
-    most expensive first (list length), in snake order into a few more chunks than
-    threads, and the chunks are handed out dynamically: an even load without atomics.
+    Returns ``(tiles, lane_start)``: lane ``i`` is ``tiles[lane_start[i]:lane_start[i + 1]]``.
+    Tiles are sorted by list length (the cost) and dealt in snake order, so every lane
+    gets a similar mix of heavy and light tiles; the kernels' ``prange`` gives each
+    thread one lane. Tiles write disjoint pixels and gradient slots: the result does
+    not depend on the split (tested bit for bit).
     """
     ntiles = tile_start.shape[0] - 1
-    nthreads = max(1, torch.get_num_threads())
-    if nthreads == 1 or int(tile_start[-1]) < _PARALLEL_MIN_PAIRS or ntiles < 2:
-        kernel(np.arange(ntiles, dtype=np.int64))
-        return
-    nchunks = min(ntiles, 4 * nthreads)
+    nlanes = max(1, min(numba.get_num_threads(), ntiles))
+    if nlanes == 1 or int(tile_start[-1]) < _PARALLEL_MIN_PAIRS:
+        return np.arange(ntiles, dtype=np.int64), np.array([0, ntiles], dtype=np.int64)
     by_cost = np.argsort(-np.diff(tile_start), kind="stable")
-    lane = np.arange(ntiles) % (2 * nchunks)
-    lane = np.where(lane < nchunks, lane, 2 * nchunks - 1 - lane)
-    chunks = [np.sort(by_cost[lane == c]) for c in range(nchunks)]
-    list(_pool(nthreads).map(kernel, chunks))
+    lane = np.arange(ntiles) % (2 * nlanes)
+    lane = np.where(lane < nlanes, lane, 2 * nlanes - 1 - lane)
+    tiles = np.concatenate([np.sort(by_cost[lane == c]) for c in range(nlanes)]).astype(np.int64)
+    lane_start = np.zeros(nlanes + 1, dtype=np.int64)
+    lane_start[1:] = np.cumsum(np.bincount(lane, minlength=nlanes))
+    return tiles, lane_start
+
+
+def _range_lanes(n: int) -> np.ndarray:
+    """Bounds of a few contiguous ranges of ``0..n`` (one per numba thread, or one when small)."""
+    nlanes = max(1, min(numba.get_num_threads(), n // _PROJECT_MIN_PER_THREAD))
+    return np.linspace(0, n, nlanes + 1).astype(np.int64)
 
 
 class _NumbaComposite(torch.autograd.Function):
@@ -127,11 +124,9 @@ class _NumbaComposite(torch.autograd.Function):
         tfin = np.ones((height, width), dtype=np.float32)
         ncon = np.zeros((height, width), dtype=np.int32)
 
-        def kernel(tiles):
-            _nk.composite_forward(*arrs, box, tile_start, tile_ids, tiles, width, rgb, accd, tfin, ncon)
-
-        _run_tiles(kernel, tile_start)
-        ctx.saved = (arrs, box, tile_start, tile_ids, width, height, tfin, ncon)
+        tiles, lanes = _tile_lanes(tile_start)
+        _nk.composite_forward_lanes(*arrs, box, tile_start, tile_ids, tiles, lanes, width, rgb, accd, tfin, ncon)
+        ctx.saved = (arrs, box, tile_start, tile_ids, tiles, lanes, width, height, tfin, ncon)
         ctx.device = means2d.device
         dev = means2d.device
         alpha = torch.from_numpy(1.0 - tfin)
@@ -139,7 +134,7 @@ class _NumbaComposite(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_rgb, grad_accd, grad_alpha):
-        arrs, box, tile_start, tile_ids, width, height, tfin, ncon = ctx.saved
+        arrs, box, tile_start, tile_ids, tiles, lanes, width, height, tfin, ncon = ctx.saved
         m = arrs[0].shape[0]
 
         def host(g, shape):
@@ -152,11 +147,8 @@ class _NumbaComposite(torch.autograd.Function):
         g_alpha = host(grad_alpha, (height, width))
         slots = np.zeros((tile_ids.shape[0], _nk.N_GRAD), dtype=np.float32)
 
-        def kernel(tiles):
-            _nk.composite_backward(*arrs, box, tile_start, tile_ids, tiles, width,
-                                   tfin, ncon, g_rgb, g_accd, g_alpha, slots)
-
-        _run_tiles(kernel, tile_start)
+        _nk.composite_backward_lanes(*arrs, box, tile_start, tile_ids, tiles, lanes, width,
+                                     tfin, ncon, g_rgb, g_accd, g_alpha, slots)
         g = torch.from_numpy(_nk.reduce_slots(slots, tile_ids, m)).to(ctx.device)
         return (
             g[:, _nk.G_MX : _nk.G_MY + 1],
@@ -191,11 +183,8 @@ class _NumbaProject(torch.autograd.Function):
         boxes = np.zeros((n, 4), np.int32)
         visible = np.zeros(n, np.bool_)
 
-        def kernel(lo, hi):
-            _nk.project_forward(lo, hi, *host[:5], deg, host[5], cam, width, height, f32(near), f32(far),
-                                means2d, conics, colors, opac, depths, radii, boxes, visible)
-
-        _run_ranges(kernel, n)
+        _nk.project_forward_lanes(_range_lanes(n), *host[:5], deg, host[5], cam, width, height, f32(near),
+                                  f32(far), means2d, conics, colors, opac, depths, radii, boxes, visible)
         ctx.saved = (host, cam, width, height, deg, visible)
         ctx.meta = (means.device, [t.dtype for t in (means, quats, log_scales, opacity_logits, sh)])
         dev, dt = means.device, means.dtype
@@ -219,22 +208,10 @@ class _NumbaProject(torch.autograd.Function):
         gs = (prep(g_m2d, (n, 2)), prep(g_con, (n, 3)), prep(g_col, (n, 3)), prep(g_op, (n,)), prep(g_dep, (n,)))
         outs = [np.zeros_like(a) for a in host[:5]]
 
-        def kernel(lo, hi):
-            _nk.project_backward(lo, hi, *host[:5], deg, host[5], cam, width, height, visible, *gs, *outs)
-
-        _run_ranges(kernel, n)
+        _nk.project_backward_lanes(_range_lanes(n), *host[:5], deg, host[5], cam, width, height, visible,
+                                   *gs, *outs)
         grads = [torch.from_numpy(a).to(device=device, dtype=dt) for a, dt in zip(outs, dtypes)]
         return (*grads, None, None, None, None, None, None, None)
-
-
-def _run_ranges(kernel, n: int, min_per_thread: int = 8192) -> None:
-    """Run ``kernel(lo, hi)`` over ``0..n`` in a few contiguous ranges across threads."""
-    nthreads = max(1, min(torch.get_num_threads(), n // min_per_thread))
-    if nthreads <= 1:
-        kernel(0, n)
-        return
-    bounds = np.linspace(0, n, nthreads + 1).astype(np.int64)
-    list(_pool(torch.get_num_threads()).map(lambda i: kernel(int(bounds[i]), int(bounds[i + 1])), range(nthreads)))
 
 
 def project_numba(means, quats, log_scales, opacity_logits, sh, viewmat, K, width, height,
