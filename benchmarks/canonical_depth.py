@@ -9,12 +9,16 @@ synth scenes rendered at focal lengths seen in training (400, 1000, 1600 px) and
 Goal (from the issue): with the transform, AbsRel at unseen focals within 1.5x of the
 seen-focal AbsRel; without it, AbsRel at unseen focals >= 3x worse than with it.
 
-    python benchmarks/canonical_depth.py --runs runs/canonical_bench          # train both + eval
-    python benchmarks/canonical_depth.py --runs runs/canonical_bench --eval-only
+    python benchmarks/canonical_depth.py --runs runs/canonical_v2                  # train both + eval
+    python benchmarks/canonical_depth.py --runs runs/canonical_v2 --eval-only
+    python benchmarks/canonical_depth.py --runs runs/canonical_v3 --recipe '{"norm": "batch"}'
+    python benchmarks/canonical_depth.py --runs runs/canonical_v2 --probe         # image-statistics probe
 
-The two trainings run as two processes side by side (``--threads`` each) and resume from
-their checkpoints if interrupted. The canonical copy is trained with exactly the defaults of
-``see3d train depth`` (it is the bundled model).
+Both copies use ``RECIPE`` (close-up views, Metric3D's random resize, median-label init, a
+global scale head; see docs/depth.md); the held-out scenes use the same close-up moves at
+every focal. The two trainings run as two processes side by side (``--threads`` each) and
+resume from their checkpoints if interrupted. The bundled ``tiny`` weights are NOT this
+recipe (they are session 1's ``see3d train depth`` defaults, see docs/depth.md).
 """
 
 from __future__ import annotations
@@ -40,14 +44,65 @@ UNSEEN = [250.0, 2500.0]
 STRESS = [150.0, 4000.0]
 
 
-def _train(variant, run, steps, threads):
+def _train(variant, run, steps, threads, recipe):
     import torch
 
     from see3d.depth.train import DepthTrainConfig, train_depth
 
     torch.set_num_threads(threads)
-    cfg = DepthTrainConfig(variant=variant, threads=threads, **{**RECIPE, **({"steps": steps} if steps else {})})
+    cfg = DepthTrainConfig(variant=variant, threads=threads, **{**recipe, **({"steps": steps} if steps else {})})
     train_depth(cfg, run)
+
+
+def probe(data_path: Path, n_test: int = 300) -> str:
+    """How much of the per-image depth scale hand-made image statistics explain (no network).
+
+    Per image (fit-resized into the 96x128 canvas, as the networks see it): log mean |Laplacian|
+    and |gradient| of the grey image at 4 pyramid levels, their ratios, contrast and mean colour.
+    Target: log of the image's median label, canonical (CSTM_label) or metric. Ridge regression on
+    the statistics and their squares, fit on the first images, tested on the last ``n_test``;
+    RMS log error against the spread of the target (what one constant achieves).
+    """
+    import torch
+
+    from see3d.camera import canonical as cano
+    from see3d.depth.train import SynthDepthSet
+
+    with np.load(data_path) as z:
+        data = SynthDepthSet(z["rgb"], z["depth"], z["focal"], list(z["kind"]))
+    lap = torch.tensor([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]])[None, None]
+    feats, y_c, y_m = [], [], []
+    for i in range(len(data)):
+        k = data.intrinsics(i)
+        s = cano.training_sample(data.rgb[i], data.depth[i].astype(np.float32), k, (96, 128), np.random.default_rng(i), "label", None)
+        g = s.image.mean(0)[None, None]
+        f = []
+        for _ in range(4):
+            a = torch.nn.functional.conv2d(g, lap).abs().mean().item()
+            gx, gy = (g[..., 1:, :] - g[..., :-1, :]).abs().mean().item(), (g[..., :, 1:] - g[..., :, :-1]).abs().mean().item()
+            f += [np.log(a + 1e-4), np.log(gx + gy + 1e-4)]
+            g = torch.nn.functional.avg_pool2d(g, 2)
+        f += [f[0] - f[2], f[2] - f[4], f[4] - f[6], float(s.image.std()), *s.image.mean(dim=(1, 2)).tolist()]
+        lab = s.label[s.label > 0].numpy()
+        if lab.size < 100:  # (nearly) all sky
+            continue
+        feats.append(f)
+        y_c.append(np.log(np.median(lab)))
+        y_m.append(np.log(np.median(lab) * s.placement.focal_seen / 1000.0))
+    X = np.asarray(feats)
+    X = (X - X[:-n_test].mean(0)) / (X[:-n_test].std(0) + 1e-9)
+    X = np.concatenate([X, X**2, np.ones((len(X), 1))], axis=1)
+    lines = []
+    for name, y in (("canonical (CSTM_label)", np.asarray(y_c)), ("metric (no CSTM)", np.asarray(y_m))):
+        A, b = X[:-n_test], y[:-n_test]
+        w = np.linalg.solve(A.T @ A + 1.0 * np.eye(A.shape[1]), A.T @ b)
+        err = X[-n_test:] @ w - y[-n_test:]
+        const = y[-n_test:] - np.median(y[:-n_test])
+        lines.append(
+            f"{name:24s} per-image log-scale RMS error: statistics {np.sqrt(np.mean(err**2)):.3f}, one constant {np.sqrt(np.mean(const**2)):.3f} "
+            f"(R^2 {1 - np.mean(err**2) / np.var(y[-n_test:]):.2f})"
+        )
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -58,7 +113,14 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--scenes", type=int, default=30, help="held-out scenes per focal")
     ap.add_argument("--no-stress", action="store_true", help="skip the 150 / 4000 px stress focals")
+    ap.add_argument("--recipe", type=json.loads, default={}, help='JSON changes to RECIPE, e.g. \'{"norm": "batch"}\'')
+    ap.add_argument("--test-close-up", type=float, default=None, help="close-up fraction of the held-out views (default: the training recipe's)")
+    ap.add_argument("--probe", action="store_true", help="only the image-statistics probe on the training data cache")
     args = ap.parse_args(argv)
+    RECIPE.update(args.recipe)
+    if args.probe:
+        print(probe(args.runs / "cstm_label" / "data.npz"))
+        return 0
 
     from see3d.depth.train import DepthTrainConfig, _load_or_render
 
@@ -73,7 +135,7 @@ def main(argv=None) -> int:
             run.mkdir(parents=True, exist_ok=True)
             if run != first and not (run / "data.npz").exists():
                 shutil.copyfile(first / "data.npz", run / "data.npz")
-        procs = [mp.get_context("spawn").Process(target=_train, args=(v, r, args.steps, args.threads)) for v, r in runs.items()]
+        procs = [mp.get_context("spawn").Process(target=_train, args=(v, r, args.steps, args.threads, RECIPE)) for v, r in runs.items()]
         for p in procs:
             p.start()
         for p in procs:
@@ -100,7 +162,7 @@ def main(argv=None) -> int:
         focals,
         scenes=args.scenes,
         image_size=DepthTrainConfig().render_size,
-        close_up=RECIPE["close_up"],
+        close_up=RECIPE["close_up"] if args.test_close_up is None else args.test_close_up,
         near=RECIPE["near"],
     )
     print(f"evaluated both copies in {time.perf_counter() - t1:.0f} s")
@@ -124,7 +186,8 @@ def main(argv=None) -> int:
     lines.append(f"reference:  one constant depth ({const:.2f} m, median training label) AbsRel seen {k_seen:.3f}, unseen {k_unseen:.3f}")
     text = "\n".join(lines)
     print(text)
-    (args.runs / "results.json").write_text(json.dumps({"results": {k: {str(f): v for f, v in r.items()} for k, r in results.items()}, "table": text}, indent=2))
+    out = args.runs / ("results.json" if args.test_close_up is None else f"results_closeup{args.test_close_up:g}.json")
+    out.write_text(json.dumps({"results": {k: {str(f): v for f, v in r.items()} for k, r in results.items()}, "table": text}, indent=2))
     return 0
 
 

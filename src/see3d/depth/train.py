@@ -56,6 +56,7 @@ class DepthTrainConfig:
     near: float = 0.3  #: closest surface distance (m) of a moved view
     init_from_data: bool = False  #: start the output bias at the median training label (not 3 m)
     global_scale: bool = False  #: per-image log-scale head on pooled multi-level features (TinyDepthConfig)
+    norm: str = "group"  #: "group" or "batch" normalisation layers (TinyDepthConfig)
     #: train on random crops of this size (height, width) of the canvas-sized image (more images per
     #: second; the network is fully convolutional); None = the whole canvas
     crop: tuple[int, int] | None = None
@@ -328,6 +329,7 @@ def train_depth(
         input_size=cfg.image_size,
         variant=cfg.variant,
         global_scale=cfg.global_scale,
+        norm=cfg.norm,
         training={"command": "see3d train depth", "config": json.loads(cfg_json)},
     )
     model = TinyDepthNet(tcfg)
