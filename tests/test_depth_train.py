@@ -52,6 +52,15 @@ def test_training_learns_resumes_and_exports(tmp_path):
     # a different data/model config cannot resume from this checkpoint
     with pytest.raises(See3DError, match="different training config"):
         train_depth(DepthTrainConfig(steps=4, **{**SMALL, "lr": 1e-3}), tmp_path / "b")
+    # a checkpoint written before a config field existed resumes when the field is at its default
+    ck = tmp_path / "b" / "checkpoint.pt"
+    state = torch.load(ck, weights_only=True)
+    old = json.loads(state["config"])
+    del old["norm"], old["close_up"]
+    state["config"] = json.dumps(old, sort_keys=True)
+    torch.save(state, ck)
+    train_depth(cfg, tmp_path / "b")
+    assert (tmp_path / "b" / "train.log").read_text().count("resumed at step 4") == 1
     export_bundled(straight, tmp_path / "x.safetensors")
     m = TinyDepthNet.from_pretrained(tmp_path / "x.safetensors")
     assert m.config.training["config"]["steps"] == 4 and m.config.variant == "label"

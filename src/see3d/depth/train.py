@@ -293,6 +293,19 @@ def _lr(cfg: DepthTrainConfig, step: int) -> float:
     return 1e-5 + (cfg.lr - 1e-5) * 0.5 * (1 + math.cos(math.pi * min(p, 1.0)))
 
 
+def _same_config(stored: str | None, current: str) -> bool:
+    """Resume check: fields a checkpoint predates count as their (backwards compatible) defaults."""
+    if stored is None:
+        return False
+    try:
+        old, new = json.loads(stored), json.loads(current)
+    except json.JSONDecodeError:
+        return False
+    defaults = json.loads(json.dumps(asdict(DepthTrainConfig()), default=list))
+    old = {**{k: defaults[k] for k in new if k not in old and k in defaults}, **old}
+    return old == new
+
+
 def train_depth(
     cfg: DepthTrainConfig,
     run_dir: str | Path,
@@ -338,7 +351,7 @@ def train_depth(
     ck = run / "checkpoint.pt"
     if ck.is_file():
         state = torch.load(ck, map_location="cpu", weights_only=True)
-        if state.get("config") != resume_key:
+        if not _same_config(state.get("config"), resume_key):
             raise See3DError(f"{ck} was written by a different training config; use a new run folder")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
