@@ -244,15 +244,13 @@ def composite_forward(
 @nb.njit(cache=True, nogil=True)
 def backward_tile(
     t, xy, conic, color, opac, depth, boxes, tile_start, tile_ids, width,
-    tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots, T, Q, last, pr, pg, pb, pd,
+    tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots, S, last,
 ):  # pragma: no cover - compiled
-    """Gradient slots of tile ``t`` (see :func:`composite_backward`); the rest are scratch.
+    """Gradient slots of tile ``t`` (see :func:`composite_backward`).
 
-    Per pixel, with upstream gradients ``(pr, pg, pb, pd)`` for (rgb, acc_depth) and
-    ``pa`` for alpha, walking the list back to front: ``T_i = T_{i+1} / (1 - alpha_i)``,
-    ``dL/dalpha_i = T_i (pr r_i + pg g_i + pb b_i + pd z_i) - Q / (1 - alpha_i)`` with
-    ``Q = sum_{j > i} w_j (pr r_j + ... + pd z_j) - pa T_final`` (the colour "behind" the
-    Gaussian, projected on the upstream gradient: one scalar per pixel).
+    ``S [TILE * TILE, 11]`` float32 scratch holds per pixel: 0 T (walking back), 1 T_final,
+    2-5 the colour/depth accumulated behind (r, g, b, z), 6-9 the upstream gradients of
+    (r, g, b, acc_depth), 10 that of alpha; ``last`` int32 the pixel's n_contrib.
     """
     height = tfin.shape[0]
     ntx = (width + TILE - 1) // TILE
@@ -270,14 +268,18 @@ def backward_tile(
         row = (v - v0) * TILE - u0
         for u in range(u0, u1 + 1):
             p = row + u
-            tf = tfin[v, u]
-            T[p] = tf
-            Q[p] = -grad_alpha[v, u] * tf
+            S[p, 0] = tfin[v, u]
+            S[p, 1] = tfin[v, u]
+            S[p, 2] = ZERO
+            S[p, 3] = ZERO
+            S[p, 4] = ZERO
+            S[p, 5] = ZERO
+            S[p, 6] = grad_rgb[v, u, 0]
+            S[p, 7] = grad_rgb[v, u, 1]
+            S[p, 8] = grad_rgb[v, u, 2]
+            S[p, 9] = grad_accd[v, u]
+            S[p, 10] = grad_alpha[v, u]
             last[p] = ncon[v, u]
-            pr[p] = grad_rgb[v, u, 0]
-            pg[p] = grad_rgb[v, u, 1]
-            pb[p] = grad_rgb[v, u, 2]
-            pd[p] = grad_accd[v, u]
             if ncon[v, u] > kmax:
                 kmax = ncon[v, u]
     for k in range(kmax - 1, start - 1, -1):
@@ -328,34 +330,41 @@ def backward_tile(
                 if clamped:
                     a = ALPHA_MAX
                 inv = ONE / (ONE - a)
-                Ti = T[p] * inv
-                T[p] = Ti
+                Ti = S[p, 0] * inv
+                S[p, 0] = Ti
                 w = a * Ti
-                qr = pr[p]
-                qg = pg[p]
-                qb = pb[p]
-                qd = pd[p]
-                d_r += w * qr
-                d_g += w * qg
-                d_b += w * qb
-                d_z += w * qd
-                cdot = qr * r + qg * gcol + qb * b + qd * z
-                q = Q[p]
-                Q[p] = q + w * cdot
+                pr = S[p, 6]
+                pg = S[p, 7]
+                pb = S[p, 8]
+                pd = S[p, 9]
+                d_r += w * pr
+                d_g += w * pg
+                d_b += w * pb
+                d_z += w * pd
+                dL_da = (
+                    pr * (r * Ti - S[p, 2] * inv)
+                    + pg * (gcol * Ti - S[p, 3] * inv)
+                    + pb * (b * Ti - S[p, 4] * inv)
+                    + pd * (z * Ti - S[p, 5] * inv)
+                    + S[p, 10] * S[p, 1] * inv
+                )
+                S[p, 2] += w * r
+                S[p, 3] += w * gcol
+                S[p, 4] += w * b
+                S[p, 5] += w * z
                 if not clamped:
-                    dL_da = Ti * cdot - q * inv
                     d_o += dL_da * G
                     dL_dp = -dL_da * a
                     d_mx += dL_dp * (ca * dx + cbb * dy)
                     d_my += dL_dp * (cbb * dx + cc * dy)
-                    d_ca += dL_dp * dx * dx
+                    d_ca += dL_dp * HALF * dx * dx
                     d_cb += dL_dp * dx * dy
-                    d_cc += dL_dp * dy * dy
+                    d_cc += dL_dp * HALF * dy * dy
         slots[k, G_MX] = d_mx
         slots[k, G_MY] = d_my
-        slots[k, G_CA] = HALF * d_ca
+        slots[k, G_CA] = d_ca
         slots[k, G_CB] = d_cb
-        slots[k, G_CC] = HALF * d_cc
+        slots[k, G_CC] = d_cc
         slots[k, G_OP] = d_o
         slots[k, G_R] = d_r
         slots[k, G_G] = d_g
@@ -374,17 +383,11 @@ def composite_backward(
     reached (the others stay as they are: zero them first); sum them per Gaussian with
     :func:`reduce_slots`. Disjoint tile sets may run concurrently.
     """
-    n = TILE * TILE
-    T = np.empty(n, np.float32)
-    Q = np.empty(n, np.float32)
-    last = np.empty(n, np.int32)
-    pr = np.empty(n, np.float32)
-    pg = np.empty(n, np.float32)
-    pb = np.empty(n, np.float32)
-    pd = np.empty(n, np.float32)
+    S = np.empty((TILE * TILE, 11), np.float32)
+    last = np.empty(TILE * TILE, np.int32)
     for oi in range(tiles.shape[0]):
         backward_tile(tiles[oi], xy, conic, color, opac, depth, boxes, tile_start, tile_ids, width,
-                      tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots, T, Q, last, pr, pg, pb, pd)
+                      tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots, S, last)
 
 
 # --------------------------------------------------------------------------- parallel drivers
