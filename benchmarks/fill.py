@@ -21,7 +21,7 @@ per group as mean +- spread (sample standard deviation over the seeds, and the r
 
 Long trajectories (``--long-orbit FRAMES [--group 4] [--long-model FOLDER] [--only-long]``): ``see3d
 generate``'s in-memory job (``generate_views``) from the first view of each held-out synth scene along
-its orbit (+-15 deg, FRAMES views), with Telea, the MVD model filling every view from the input
+its orbit (+-15 deg, FRAMES views; sky, inf depth, is given as unknown depth 0, which ``generate`` takes), with Telea, the MVD model filling every view from the input
 alone (``group 0``) and autoregressively (``group N``); the truth is rendered at the same cameras.
 Scores on the pixels the input does not see, for the first group of targets and for the later ones,
 and the share of pixels the filler had to invent there.
@@ -216,7 +216,7 @@ def long_trajectory(n_scenes: int, size: int, frames: int, group: int, model: st
         res = {}
         for name, kw in variants.items():
             t0 = time.perf_counter()
-            res[name] = generate_views(clip.rgb[0], clip.depth[0], clip.intrinsics,
+            res[name] = generate_views(clip.rgb[0], np.where(np.isfinite(clip.depth[0]), clip.depth[0], 0.0), clip.intrinsics,
                                        GenerateConfig(frames=frames, fill_model=model, seed=seed, **kw))
             acc[name]["sec"] += time.perf_counter() - t0
         r0 = res["telea"]
