@@ -9,14 +9,16 @@ synth scenes rendered at focal lengths seen in training (400, 1000, 1600 px) and
 Goal (from the issue): with the transform, AbsRel at unseen focals within 1.5x of the
 seen-focal AbsRel; without it, AbsRel at unseen focals >= 3x worse than with it.
 
-    python benchmarks/canonical_depth.py --runs runs/canonical_v2                  # train both + eval
-    python benchmarks/canonical_depth.py --runs runs/canonical_v2 --eval-only
-    python benchmarks/canonical_depth.py --runs runs/canonical_v3 --recipe '{"norm": "batch"}'
+    python benchmarks/canonical_depth.py --runs runs/canonical_level               # train both + eval
+    python benchmarks/canonical_depth.py --runs runs/canonical_level --eval-only
+    python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v2  # session 2's recipe
+    python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v3 --recipe '{"norm": "batch"}'
     python benchmarks/canonical_depth.py --runs runs/canonical_v2 --probe         # image-statistics probe
 
-Both copies use ``RECIPE`` (close-up views, Metric3D's random resize, median-label init, a
-global scale head; see docs/depth.md); the held-out scenes use the same close-up moves at
-every focal. The two trainings run as two processes side by side (``--threads`` each) and
+Both copies use the recipe of ``--world`` (``level``: fixed-height near-horizontal cameras in
+outdoor scenes, CoordConv input; ``closeup``: session 2's close-up views, random resize, a global
+scale head; see docs/depth.md); the held-out scenes are placed the same way (the same camera
+poses at every focal). The two trainings run as two processes side by side (``--threads`` each) and
 resume from their checkpoints if interrupted. The bundled ``tiny`` weights are NOT this
 recipe (they are session 1's ``see3d train depth`` defaults, see docs/depth.md).
 """
@@ -33,11 +35,22 @@ from pathlib import Path
 
 import numpy as np
 
-#: The training recipe of both copies (on top of the DepthTrainConfig defaults): half of
-#: the views moved to 0.3 m - 1x of their distance to the surface they look at, so the
-#: canonical depths of the unseen focals are inside the training range; Metric3D's random
-#: resize; output bias started at the median label.
-RECIPE = dict(close_up=0.5, near=0.3, resize_range=(0.85, 1.15), init_from_data=True, global_scale=True, scenes=600, steps=2400)
+#: Session 2's recipe (``--world closeup``): hand-held camera paths, half of the views moved to
+#: 0.3 m - 1x of their distance to the surface they look at, so the canonical depths of the unseen
+#: focals are inside the training range; Metric3D's random resize; output bias started at the
+#: median label; a global scale head.
+CLOSEUP_RECIPE = dict(close_up=0.5, near=0.3, resize_range=(0.85, 1.15), init_from_data=True, global_scale=True, scenes=600, steps=2400)
+
+#: Session 3's recipe (``--world level``, the default): a consistent metric world like a car's
+#: camera - outdoor scenes (objects on a ground plane, streets), every view at one eye height
+#: (1.65 m, KITTI's) with pitch and roll within +-1 degree, the ground reaching the horizon; the
+#: network gets CoordConv channels (where each pixel is relative to the principal point). The
+#: ground at row offset y then has canonical depth 1000 * 1.65 / y at every focal; its metric
+#: depth f * 1.65 / y needs the focal, which the image barely shows.
+LEVEL_RECIPE = dict(kinds=("street", "objects"), camera="level", eye_height=1.65, tilt_deg=0.5, plain_ground=True, coord=True, init_from_data=True, scenes=600, steps=3000)
+
+WORLDS = {"level": LEVEL_RECIPE, "closeup": CLOSEUP_RECIPE}
+RECIPE = dict(LEVEL_RECIPE)
 
 SEEN = [400.0, 1000.0, 1600.0]
 UNSEEN = [250.0, 2500.0]
@@ -113,16 +126,19 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--scenes", type=int, default=30, help="held-out scenes per focal")
     ap.add_argument("--no-stress", action="store_true", help="skip the 150 / 4000 px stress focals")
-    ap.add_argument("--recipe", type=json.loads, default={}, help='JSON changes to RECIPE, e.g. \'{"norm": "batch"}\'')
+    ap.add_argument("--world", choices=sorted(WORLDS), default="level", help="training/test recipe (default: level)")
+    ap.add_argument("--recipe", type=json.loads, default={}, help='JSON changes to the recipe, e.g. \'{"norm": "batch"}\'')
     ap.add_argument("--test-close-up", type=float, default=None, help="close-up fraction of the held-out views (default: the training recipe's)")
     ap.add_argument("--probe", action="store_true", help="only the image-statistics probe on the training data cache")
     args = ap.parse_args(argv)
+    RECIPE.clear()
+    RECIPE.update(WORLDS[args.world])
     RECIPE.update(args.recipe)
     if args.probe:
         print(probe(args.runs / "cstm_label" / "data.npz"))
         return 0
 
-    from see3d.depth.train import DepthTrainConfig, _load_or_render
+    from see3d.depth.train import DepthTrainConfig, _load_or_render, level_options
 
     runs = {"label": args.runs / "cstm_label", None: args.runs / "no_cstm"}
     t0 = time.perf_counter()
@@ -157,13 +173,16 @@ def main(argv=None) -> int:
     const = float(backends["no_cstm"].model.config.init_depth)  # median metric training label (init_from_data)
     predictors = {k: (lambda im, K, b=b: b.predict(im, K).depth) for k, b in backends.items()}
     predictors["constant"] = lambda im, K: np.full(im.shape[:2], const, np.float32)
+    cfg = DepthTrainConfig(**RECIPE)
     results = evaluate_on_synth(
         predictors,
         focals,
         scenes=args.scenes,
-        image_size=DepthTrainConfig().render_size,
-        close_up=RECIPE["close_up"] if args.test_close_up is None else args.test_close_up,
-        near=RECIPE["near"],
+        image_size=cfg.render_size,
+        kinds=cfg.kinds,
+        close_up=cfg.close_up if args.test_close_up is None else args.test_close_up,
+        near=cfg.near,
+        level=level_options(cfg),
     )
     print(f"evaluated both copies in {time.perf_counter() - t1:.0f} s")
 

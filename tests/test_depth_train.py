@@ -163,3 +163,117 @@ def test_global_scale_head_and_norm_options_round_trip(tmp_path, norm):
     assert back.config.global_scale and back.config.norm == norm
     with pytest.raises(See3DError, match="norm"):
         TinyDepthConfig(norm="layer")
+
+
+def test_coord_channels_shapes_values_and_round_trip(tmp_path):
+    """CoordConv: two extra input channels (row, column offset from the canvas centre / coord_scale),
+    the same for every image; configs without the field (the bundled file) load as coord=False."""
+    from see3d.depth.tiny import TinyDepthConfig
+
+    cfg = TinyDepthConfig(channels=(8, 16, 32), input_size=(32, 48), coord=True, coord_scale=16.0, init_depth=4.0)
+    m = TinyDepthNet(cfg).eval()
+    assert m.stem[0].in_channels == 5 and TinyDepthNet(TinyDepthConfig(channels=(8, 16, 32), input_size=(32, 48))).stem[0].in_channels == 3
+    x = torch.randn(3, 3, 32, 48)
+    c = m.coord_channels(x)
+    assert c.shape == (3, 2, 32, 48)
+    torch.testing.assert_close(c[1], c[0])
+    assert c[0, 0, 0, 0].item() == pytest.approx(-15.5 / 16) and c[0, 0, 31, 7].item() == pytest.approx(15.5 / 16)
+    assert c[0, 1, 5, 0].item() == pytest.approx(-23.5 / 16) and c[0, 1, 5, 47].item() == pytest.approx(23.5 / 16)
+    assert torch.all(c[0, 0] == c[0, 0, :, :1]) and torch.all(c[0, 1] == c[0, 1, :1, :])  # rows / columns constant
+    with torch.no_grad():
+        out = m(x)
+    assert out.shape == (3, 1, 32, 48)
+    torch.testing.assert_close(out, torch.full_like(out, 4.0))  # zero-initialised head: the bias depth
+    torch.nn.init.normal_(m.head.weight, std=0.1)
+    with torch.no_grad():
+        blank = m(torch.zeros(1, 3, 32, 48))[0, 0]
+    # a blank image still gives a position-dependent output (mirror rows differ: the row sign is an input)
+    assert (blank[4] - blank[27]).abs().max() > 1e-4
+    m.save_pretrained(tmp_path / "m")
+    back = TinyDepthNet.from_pretrained(tmp_path / "m")
+    assert back.config.coord and back.config.coord_scale == 16.0
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), m(x))
+    with pytest.raises(See3DError, match="coord_scale"):
+        TinyDepthConfig(coord=True, coord_scale=0.0)
+    with pytest.raises(See3DError, match="principal point"):
+        DepthTrainConfig(coord=True, crop=(16, 16))
+    with pytest.raises(See3DError, match="camera"):
+        DepthTrainConfig(camera="drone")
+
+
+def test_level_views_fixed_height_near_horizontal_deterministic():
+    """level_poses: every eye at the given height, camera 'down' within the tilt of world down,
+    free space around the eye and along the optical axis, the same poses for the same rng."""
+    from see3d.depth.train import extend_ground, level_poses
+    from see3d.synth import make_scene
+    from see3d.synth.raycast import cast_rays
+    from see3d.camera import Intrinsics
+
+    for kind in ("street", "objects"):
+        scene = extend_ground(make_scene(11, kind))
+        poses = level_poses(scene, np.random.default_rng(4), 6, height=1.65, tilt_deg=1.0)
+        again = level_poses(scene, np.random.default_rng(4), 6, height=1.65, tilt_deg=1.0)
+        assert np.array_equal(poses, again)
+        assert not np.array_equal(poses, level_poses(scene, np.random.default_rng(5), 6, height=1.65, tilt_deg=1.0))
+        assert np.allclose(poses[:, 1, 3], -1.65)  # world y is down, ground at y = 0
+        down = poses[:, :3, 1]  # camera y axis in the world
+        tilt = np.degrees(np.arccos(np.clip(down[:, 1], -1, 1)))
+        assert np.all(tilt <= 1.0 * np.sqrt(2) + 1e-6)  # pitch and roll each within +-1 degree
+        assert np.all(scene.clearance(poses[:, :3, 3]) >= 0.5)
+        axis = Intrinsics(1.0, 1.0, 0.0, 0.0, 1, 1)
+        assert all(cast_rays(scene, axis, p)[0][0, 0] >= 20.0 for p in poses)
+        # open view: within +-2.3 x +-3 degrees of the axis only ground, sky or surfaces >= 40 m
+        ground = [i for i, lab in enumerate(scene.labels) if lab == "ground"]
+        narrow = Intrinsics(2500.0, 2500.0, 15.5, 11.5, 32, 24)  # the middle of a 2500 px view
+        for p in poses:
+            t, pid, _ = cast_rays(scene, narrow, p)
+            assert np.all(np.isin(pid, ground) | (t >= 40.0))
+    poses = level_poses(make_scene(11, "objects"), np.random.default_rng(4), 3, height=1.2, tilt_deg=0.0)
+    assert np.allclose(poses[:, 1, 3], -1.2) and np.allclose(poses[:, :3, 1], [0.0, 1.0, 0.0])  # exactly level
+
+
+def test_level_world_ground_depth_is_a_function_of_the_row():
+    """The point of the level world: with a level camera at height h the ground at row offset y has
+    depth f * h / y, i.e. canonical depth 1000 * h / y at every focal length (tilt 0 here)."""
+    from see3d.depth.train import LEVEL_MAX_DEPTH
+
+    h = 1.65
+    for f in (300.0, 1500.0):
+        data = render_depth_set(3, 2, (48, 64), focals=[f], kinds=("objects",), seed=3, level={"height": h, "tilt_deg": 0.0})
+        d = data.depth.astype(np.float32)
+        assert d.max() <= LEVEL_MAX_DEPTH and (d > 0).mean() > 0.15
+        y = np.arange(48) - 23.5
+        expect = np.where(y > 0, f * h / np.maximum(y, 1e-9), np.inf)[None, :, None] * np.ones_like(d)
+        ground = (d > 0) & (np.abs(d / expect - 1) < 2e-3)  # float16 storage: 1e-3 relative
+        # most valid pixels below the principal point are ground at exactly f*h/y (objects stand on it)
+        below = (d > 0) & (y[None, :, None] > 0)
+        assert ground.sum() > 0.5 * below.sum()
+        canon = d * 1000.0 / f
+        assert np.allclose(canon[ground], (1000.0 * h / np.broadcast_to(y[None, :, None], d.shape))[ground], rtol=2e-3)
+    # plain ground and one sky colour: below the horizon a near-uniform colour, above it one colour
+    from see3d.synth.render import sky_color
+
+    data = render_depth_set(2, 2, (48, 64), focals=[300.0], kinds=("objects",), seed=3, level={"height": h, "tilt_deg": 0.0, "plain_ground": True})
+    sky = data.depth[:, :20] == 0
+    horizon = np.round(sky_color(np.array([[0.0, 0.0, 1.0]]))[0] * 255)
+    assert sky.mean() > 0.5 and np.abs(data.rgb[:, :20][sky].astype(float) - horizon).max() <= 1
+    textured = render_depth_set(2, 2, (48, 64), focals=[300.0], kinds=("objects",), seed=3, level={"height": h, "tilt_deg": 0.0})
+    d = data.depth.astype(np.float32)
+    assert np.array_equal(d, textured.depth.astype(np.float32))  # same views
+    y = np.arange(48) - 23.5
+    ground = (d > 0) & (np.abs(d * np.maximum(y, 1e-9)[None, :, None] / (300.0 * h) - 1) < 2e-3)
+    pair = ground[:, :, 1:] & ground[:, :, :-1]
+
+    def detail(rgb):  # mean |difference| of horizontal neighbours on the ground (texture detail)
+        g = rgb.astype(float).mean(-1)
+        return np.abs(g[:, :, 1:] - g[:, :, :-1])[pair].mean()
+
+    assert pair.sum() > 500 and detail(data.rgb) < 1.0 and detail(textured.rgb) > 3 * detail(data.rgb)
+    # the same camera poses at every focal (held-out scenes are compared across focals)
+    from see3d.depth.train import _render_views_at
+
+    lv = {"height": h, "tilt_deg": 1.0}
+    a = _render_views_at(8, "street", 2, (24, 32), 300.0, 0.0, 0.3, lv)
+    b = _render_views_at(8, "street", 2, (24, 32), 900.0, 0.0, 0.3, lv)
+    assert np.array_equal(a.poses, b.poses) and a.intrinsics.fx == 300.0 and b.intrinsics.fx == 900.0

@@ -48,6 +48,12 @@ class TinyDepthConfig:
     #: "group" (GroupNorm) or "batch" (BatchNorm: keeps each image's feature energy, i.e. how much
     #: fine texture it shows - a scale cue that per-image normalisation removes)
     norm: str = "group"
+    #: CoordConv: two extra input channels holding each canvas pixel's row / column offset from
+    #: the canvas centre (= the principal point after Metric3D's centre pad of a centred image),
+    #: in canvas pixels / ``coord_scale``. A small zero-padded CNN barely knows where a pixel is;
+    #: a level camera's ground depth is a function of the row (``D_c = f_c * h / y``).
+    coord: bool = False
+    coord_scale: float = 64.0
     training: dict = field(default_factory=dict)  #: how the weights were made (free-form record)
 
     def __post_init__(self) -> None:
@@ -60,6 +66,8 @@ class TinyDepthConfig:
             raise See3DError(f"tiny depth config: input size {self.input_size} must be divisible by {f}")
         if self.norm not in ("group", "batch"):
             raise See3DError(f"tiny depth config: norm must be 'group' or 'batch', got {self.norm!r}")
+        if not self.coord_scale > 0:
+            raise See3DError(f"tiny depth config: coord_scale must be positive, got {self.coord_scale}")
         if self.variant not in ("label", "image", None):
             raise See3DError(f"tiny depth config: variant must be 'label', 'image' or null, got {self.variant!r}")
 
@@ -109,7 +117,7 @@ class TinyDepthNet(nn.Module):
         self.config = config or TinyDepthConfig()
         ch = self.config.channels
         nk = self.config.norm
-        self.stem = _Block(3, ch[0], stride=2, norm=nk)  # work at half resolution; the head upsamples
+        self.stem = _Block(3 + 2 * bool(self.config.coord), ch[0], stride=2, norm=nk)  # work at half resolution; the head upsamples
         self.down = nn.ModuleList(_Block(ch[i], ch[i + 1], stride=2, norm=nk) for i in range(len(ch) - 1))
         self.glob = nn.Sequential(nn.Linear(ch[-1], ch[-1]), nn.SiLU())
         self.up = nn.ModuleList(_Block(ch[i + 1] + ch[i], ch[i], norm=nk) for i in reversed(range(len(ch) - 1)))
@@ -126,6 +134,8 @@ class TinyDepthNet(nn.Module):
 
     def log_depth(self, x: torch.Tensor) -> torch.Tensor:
         """Natural log of the predicted depth, ``[B, 1, H, W]`` (clamped to a sane range)."""
+        if self.config.coord:
+            x = torch.cat([x, self.coord_channels(x)], dim=1)
         feats = [self.stem(x)]
         for blk in self.down:
             feats.append(blk(feats[-1]))
@@ -139,6 +149,16 @@ class TinyDepthNet(nn.Module):
             pooled = torch.cat([f.mean(dim=(2, 3)) for f in feats], dim=1)
             out = out + self.scale(pooled)[:, :, None, None]
         return out.clamp(math.log(1e-3), math.log(self.config.max_depth * 10))
+
+    def coord_channels(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, 2, H, W]``: row and column offsets of each pixel from the canvas centre
+        ``((H-1)/2, (W-1)/2)``, in pixels / ``coord_scale`` (the same for every image)."""
+        B, _, H, W = x.shape
+        s = float(self.config.coord_scale)
+        rows = (torch.arange(H, dtype=x.dtype, device=x.device) - (H - 1) / 2.0) / s
+        cols = (torch.arange(W, dtype=x.dtype, device=x.device) - (W - 1) / 2.0) / s
+        grid = torch.stack([rows[:, None].expand(H, W), cols[None, :].expand(H, W)])
+        return grid[None].expand(B, 2, H, W)
 
     # ------------------------------------------------------------------ weights
     def save_pretrained(self, path: str | Path) -> None:

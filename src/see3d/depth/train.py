@@ -60,6 +60,14 @@ class DepthTrainConfig:
     #: train on random crops of this size (height, width) of the canvas-sized image (more images per
     #: second; the network is fully convolutional); None = the whole canvas
     crop: tuple[int, int] | None = None
+    #: camera placement of the rendered views: "path" (:func:`see3d.synth.sample_trajectory`, hand-held
+    #: paths at 1.1-1.7 m looking at content) or "level" (:func:`level_poses`: every view at one
+    #: fixed eye height, near-horizontal, a consistent metric world like a car's camera)
+    camera: str = "path"
+    eye_height: float = 1.65  #: "level": camera height above the ground (m)
+    tilt_deg: float = 1.0  #: "level": pitch and roll drawn uniformly in +- this (degrees)
+    plain_ground: bool = False  #: "level": nearly uniform ground colour (:func:`extend_ground`)
+    coord: bool = False  #: CoordConv input channels (TinyDepthConfig.coord)
     seed: int = 0
     log_every: int = 25
     checkpoint_every: int = 100
@@ -84,12 +92,19 @@ class DepthTrainConfig:
         lo, hi = self.focal_range
         if not (0 < lo <= hi):
             raise See3DError(f"focal range must be 0 < low <= high, got {self.focal_range}")
+        if self.camera not in ("path", "level"):
+            raise See3DError(f"camera must be 'path' or 'level', got {self.camera!r}")
+        if self.camera == "level" and not (0.3 <= self.eye_height <= 3.0 and 0.0 <= self.tilt_deg <= 20.0):
+            raise See3DError(f"level camera: eye height must be 0.3-3 m and tilt 0-20 degrees, got {self.eye_height}, {self.tilt_deg}")
+        if self.coord and (self.crop is not None or self.resize_range is not None):
+            raise See3DError("coord (CoordConv) needs the principal point at the canvas centre: use it without crop and resize_range")
         if not (0.0 <= self.close_up <= 1.0) or not (0.05 <= self.near <= 10.0):
             raise See3DError(f"close_up must be in [0, 1] and near in [0.05, 10] m, got {self.close_up}, {self.near}")
 
     def data_key(self) -> dict:
         """The fields that decide the rendered data set."""
         keys = ("render_size", "focal_range", "scenes", "frames_per_scene", "kinds", "seed") + (("close_up", "near") if self.close_up else ())
+        keys += ("camera", "eye_height", "tilt_deg", "plain_ground") if self.camera != "path" else ()
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k in keys}
 
 
@@ -145,10 +160,122 @@ def dolly_poses(scene, poses: np.ndarray, rng: np.random.Generator, fraction: fl
     return out
 
 
-def _render_views_at(seed: int, kind: str, frames: int, size: tuple[int, int], focal: float, close_up: float, near: float):
-    """:func:`see3d.synth.render_clip` (same scene and path for the same seed) with :func:`dolly_poses` applied."""
+#: "level" views: the ground plane reaches this far (m), so it recedes to (nearly) the horizon at
+#: every focal; depths beyond ``LEVEL_MAX_DEPTH`` are stored as unknown (like sky, and like the
+#: 80 m cap of KITTI's ground truth; the held-out evaluation counts depths up to 200 m)
+LEVEL_GROUND_RADIUS = 2000.0
+LEVEL_MAX_DEPTH = 200.0
+
+
+def extend_ground(scene, radius: float = LEVEL_GROUND_RADIUS, plain: bool = False):
+    """The scene with its ground slab (outdoor kinds) widened to ``radius`` m (in place; returned).
+
+    ``plain``: the ground texture stretched to one repeat per 10 km, i.e. a nearly uniform
+    colour: its foreshortening (texture squashed by ``y / f`` towards the horizon) no longer
+    shows the focal length (rendered views of a plain world also get one sky colour, see
+    :func:`_render_views_at`)."""
+    import dataclasses
+
+    for p, lab in enumerate(scene.labels):
+        if lab == "ground":
+            scene.half[p, 0] = scene.half[p, 2] = max(float(scene.half[p, 0]), float(radius))
+            if plain:
+                for m in set(int(i) for i in scene.face_mat[p]):
+                    scene.materials[m] = dataclasses.replace(scene.materials[m], tile=1e4)
+    return scene
+
+
+def level_poses(
+    scene,
+    rng: np.random.Generator,
+    n: int,
+    height: float = 1.65,
+    tilt_deg: float = 1.0,
+    min_free: float = 20.0,
+    clearance: float = 0.5,
+    open_view: tuple[float, float] | None = (2.3, 3.0),
+    open_depth: float = 40.0,
+    max_tries: int = 400,
+) -> np.ndarray:
+    """``n`` independent camera poses ``[n, 4, 4]`` at one eye height, looking near-horizontally.
+
+    Each view: eye at ``height`` m above the ground (world ``y = -height``) anywhere in the
+    scene's camera region with ``clearance`` m of free space, a random heading (in a street,
+    3 of 4 views look along it, +-20 degrees), pitch and roll uniform in +-``tilt_deg``, at
+    least ``min_free`` m of free space (or sky) along the optical axis, and an open view ahead:
+    every ray of a 12 x 16 probe within ``open_view`` = (vertical, horizontal) half-angles in
+    degrees of the axis (2.3 x 3.0 covers a 2500 px view of a 192 x 256 image) meets the
+    ground, the sky, or a surface at least ``open_depth`` m away - as from a car on an open
+    road, the ground is seen receding towards the horizon in the middle of every view, and
+    nothing near stands in it whose foot is out of sight at a long focal length. In such a world the ground at image row
+    offset ``y`` (pixels below the principal point) has depth ``f * height / y`` for a level
+    camera: its canonical depth ``1000 * height / y`` does not depend on the focal length.
+    Deterministic given ``rng``; poses do not depend on the focal length.
+    """
+    from see3d.camera.pose import look_at
+    from see3d.synth.raycast import cast_rays
+    from see3d.synth.scene import UP
+
+    lo, hi = scene.bounds
+    probe = Intrinsics(1.0, 1.0, 0.0, 0.0, 1, 1)  # the optical axis only
+    ground = np.array([p for p, lab in enumerate(scene.labels) if lab == "ground"], np.int64)
+    cone = None
+    if open_view is not None:
+        tv, th = (math.tan(math.radians(a)) for a in open_view)
+        cone = Intrinsics(7.5 / th, 5.5 / tv, 7.5, 5.5, 16, 12)
+    tilt = math.radians(tilt_deg)
+    out = []
+    for _ in range(int(n)):
+        for _ in range(max_tries):
+            eye = rng.uniform(lo, hi)
+            eye[1] = -float(height)
+            yaw = rng.uniform(-math.pi, math.pi)
+            along, jitter = rng.random(), rng.uniform(-1.0, 1.0)
+            pitch, roll = rng.uniform(-tilt, tilt, 2)
+            if scene.kind == "street" and along < 0.75:  # streets run along z
+                yaw = (0.0 if along < 0.375 else math.pi) + math.radians(20.0) * jitter
+            if scene.clearance(eye) < clearance:
+                continue
+            c2w = look_at(eye, eye + np.array([math.sin(yaw), 0.0, math.cos(yaw)]), UP)
+            cp, sp, cr, sr = math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
+            Rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])  # pitch about the camera x axis
+            Rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+            c2w[:3, :3] = c2w[:3, :3] @ Rx @ Rz
+            t = float(cast_rays(scene, probe, c2w)[0][0, 0])
+            if cone is not None:
+                ct, cid, _ = cast_rays(scene, cone, c2w)
+                if not np.all(np.isin(cid, ground) | (ct >= open_depth)):  # sky: t = inf
+                    continue
+            if t >= min_free:  # inf (sky) included
+                out.append(c2w)
+                break
+        else:
+            raise See3DError(f"could not place a level camera in scene {scene.kind}/{scene.seed}")
+    return np.stack(out)
+
+
+def _render_views_at(
+    seed: int, kind: str, frames: int, size: tuple[int, int], focal: float, close_up: float, near: float, level: dict | None = None
+):
+    """:func:`see3d.synth.render_clip` (same scene and path for the same seed) with :func:`dolly_poses` applied;
+    ``level`` (``{"height", "tilt_deg"}``): independent :func:`level_poses` views instead of a path."""
     from see3d.synth import render_clip
 
+    if level is not None:
+        from see3d.synth import SCENE_KINDS, make_scene, render_views
+
+        h, w = size
+        scene = extend_ground(make_scene(seed, kind), plain=bool(level.get("plain_ground", False)))
+        poses = level_poses(scene, np.random.default_rng([int(seed), SCENE_KINDS.index(kind), 5151]), frames, level["height"], level["tilt_deg"])
+        clip = render_views(scene, Intrinsics(focal, focal, (w - 1) / 2.0, (h - 1) / 2.0, w, h), poses)
+        if level.get("plain_ground", False):
+            # one sky colour (that of the horizon): the renderer's gradient by elevation spans more
+            # colours at a short focal length than at a long one - a focal cue in every image
+            from see3d.synth.render import sky_color
+
+            clip.rgb[~np.isfinite(clip.depth)] = sky_color(np.array([[0.0, 0.0, 1.0]]))[0]
+        clip.depth[clip.depth > LEVEL_MAX_DEPTH] = np.inf  # the far plain near the horizon: unknown, as sky
+        return clip
     if not close_up:
         return render_clip(seed, frames=frames, size=size, focal=focal, kind=kind)
     from see3d.synth import SCENE_KINDS, make_scene, render_views, sample_trajectory
@@ -172,11 +299,13 @@ def render_depth_set(
     progress: Callable[[int, int], None] | None = None,
     close_up: float = 0.0,
     near: float = 0.3,
+    level: dict | None = None,
 ) -> SynthDepthSet:
     """Render ``scenes`` clips (scene seeds from ``seed * 100003 + 1`` on, skipping seeds whose
     scene has no free-space camera path), focal log-uniform in
     ``focal_range`` or cycling through ``focals``; ``close_up`` > 0 moves that fraction of
-    the views closer (:func:`dolly_poses`)."""
+    the views closer (:func:`dolly_poses`); ``level`` = ``{"height": m, "tilt_deg": deg}`` renders
+    :func:`level_poses` views instead."""
     from see3d.io.images import to_uint8
 
     rng = np.random.default_rng([seed, 17])
@@ -192,7 +321,7 @@ def render_depth_set(
         for _ in range(20):  # a few scenes have no free-space camera path: take the next seed
             scene_seed += 1
             try:
-                clip = _render_views_at(scene_seed, kind, frames_per_scene, tuple(image_size), f, close_up, near)
+                clip = _render_views_at(scene_seed, kind, frames_per_scene, tuple(image_size), f, close_up, near, level)
                 break
             except See3DError:
                 continue
@@ -206,6 +335,11 @@ def render_depth_set(
         if progress is not None:
             progress(i + 1, scenes)
     return SynthDepthSet(np.concatenate(rgbs), np.concatenate(depths), np.asarray(fs), ks)
+
+
+def level_options(cfg: DepthTrainConfig) -> dict | None:
+    """The ``level`` argument of :func:`render_depth_set` for a config (None for camera paths)."""
+    return {"height": cfg.eye_height, "tilt_deg": cfg.tilt_deg, "plain_ground": cfg.plain_ground} if cfg.camera == "level" else None
 
 
 def _load_or_render(cfg: DepthTrainConfig, run: Path, log: Callable[[str], None]) -> SynthDepthSet:
@@ -228,6 +362,7 @@ def _load_or_render(cfg: DepthTrainConfig, run: Path, log: Callable[[str], None]
         progress=lambda i, n: log(f"data: rendered {i}/{n} scenes") if i % step == 0 else None,
         close_up=cfg.close_up,
         near=cfg.near,
+        level=level_options(cfg),
     )
     from see3d.io.atomic import atomic_file
 
@@ -343,6 +478,7 @@ def train_depth(
         variant=cfg.variant,
         global_scale=cfg.global_scale,
         norm=cfg.norm,
+        coord=cfg.coord,
         training={"command": "see3d train depth", "config": json.loads(cfg_json)},
     )
     model = TinyDepthNet(tcfg)
@@ -420,10 +556,12 @@ def evaluate_on_synth(
     seed: int = 9999,
     close_up: float = 0.0,
     near: float = 0.3,
+    level: dict | None = None,
 ) -> dict:
     """AbsRel / delta1 (etc.) per focal on held-out scenes (seed ``seed`` is never used in training
     unless a training run picks the same one). Each focal sees the same scenes and camera paths
-    (``close_up``/``near``: the same close-up moves, :func:`dolly_poses`).
+    (``close_up``/``near``: the same close-up moves, :func:`dolly_poses`; ``level``: fixed-height
+    near-horizontal views, :func:`level_poses`).
 
     ``predict``: one callable -> ``{focal: metrics}``; a dict of named callables -> ``{name: {focal:
     metrics}}`` (every model on the same renders, rendered once)."""
@@ -433,7 +571,7 @@ def evaluate_on_synth(
     preds = predict if many else {"": predict}
     out: dict[str, dict[float, dict[str, float]]] = {k: {} for k in preds}
     for f in focals:
-        data = render_depth_set(scenes, frames_per_scene, image_size, focals=[f], kinds=kinds, seed=seed, close_up=close_up, near=near)
+        data = render_depth_set(scenes, frames_per_scene, image_size, focals=[f], kinds=kinds, seed=seed, close_up=close_up, near=near, level=level)
         rows: dict[str, list] = {k: [] for k in preds}
         for i in range(len(data)):
             gt = data.depth[i].astype(np.float32)
