@@ -365,20 +365,20 @@ def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
             w1 = a * (one - c_)
             w2 = (one - a) * c_
             w3 = a * c_ * _F32(g_ok)
-            ws = w0 + w1 + w2 + w3
-            if not ws > zero:  # p a full cell away on both axes without the diagonal: the sample itself
-                w0 = one
-                ws = one
+            if g_ok == 0:  # the weights sum to 1 when the whole cell is there; else renormalise
+                ws = w0 + w1 + w2
+                if not ws > zero:  # p a full cell away on both axes without the diagonal: the sample itself
+                    w0 = one
+                    ws = one
+                iw = one / ws
+                w0 *= iw
+                w1 *= iw
+                w2 *= iw
             n1 = k + sj
             n2 = k + si
             n3 = k + (sj + si) * g_ok
-            iw = one / ws
-            zz = (w0 * rec[8 * k + 2] + w1 * rec[8 * n1 + 2] + w2 * rec[8 * n2 + 2] + w3 * rec[8 * n3 + 2]) * iw
+            zz = w0 * rec[8 * k + 2] + w1 * rec[8 * n1 + 2] + w2 * rec[8 * n2 + 2] + w3 * rec[8 * n3 + 2]
             out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
-            w0 *= iw
-            w1 *= iw
-            w2 *= iw
-            w3 *= iw
             if C == 3:  # the common case, unrolled
                 out_rgb[y, x, 0] = w0 * col[k, 0] + w1 * col[n1, 0] + w2 * col[n2, 0] + w3 * col[n3, 0]
                 out_rgb[y, x, 1] = w0 * col[k, 1] + w1 * col[n1, 1] + w2 * col[n2, 1] + w3 * col[n3, 1]
