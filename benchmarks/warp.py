@@ -15,7 +15,8 @@ Compares, single-threaded and in the same run:
 
 Run: ``python benchmarks/warp.py`` (``--help`` for sizes, targets, repeats; ``--split``
 adds the CPU time of each pass of the kernel; ``--agree`` instead compares the kernel
-with the PyTorch reference on the Middlebury pair).
+with the PyTorch reference on the Middlebury pair; ``--floor`` times variants of the
+plain numba loop: results kept / dropped / caller-owned buffers).
 Times are milliseconds per target (best of ``--repeats``), process CPU time by
 default (``--wall`` for wall-clock); the numba kernel is compiled/loaded in a
 warm-up call outside the timings.
@@ -100,6 +101,73 @@ def numba_plain_warp():
     return warp
 
 
+def numba_plain_reuse():
+    """The plain nearest-pixel warp writing into caller-owned buffers (no allocation per call,
+    one division per pixel): what such a loop costs on this machine without page faults."""
+    import math
+
+    from numba import njit
+
+    @njit(cache=True, error_model="numpy")
+    def warp(rgb, depth, K, T, Kt, width, height, zb, out):
+        H, W = depth.shape
+        zb[:] = np.inf
+        ifx, ify = 1.0 / K[0, 0], 1.0 / K[1, 1]
+        for i in range(H):
+            for j in range(W):
+                d = depth[i, j]
+                X = (j - K[0, 2]) * ifx * d
+                Y = (i - K[1, 2]) * ify * d
+                Xt = T[0, 0] * X + T[0, 1] * Y + T[0, 2] * d + T[0, 3]
+                Yt = T[1, 0] * X + T[1, 1] * Y + T[1, 2] * d + T[1, 3]
+                Zt = T[2, 0] * X + T[2, 1] * Y + T[2, 2] * d + T[2, 3]
+                if not Zt > 1e-6:
+                    continue
+                iz = 1.0 / Zt
+                x = int(math.floor(Kt[0, 0] * Xt * iz + Kt[0, 2] + 0.5))
+                y = int(math.floor(Kt[1, 1] * Yt * iz + Kt[1, 2] + 0.5))
+                if 0 <= x < width and 0 <= y < height and Zt < zb[y, x]:
+                    zb[y, x] = Zt
+                    for c in range(3):
+                        out[y, x, c] = rgb[i, j, c]
+
+    return warp
+
+
+def floor_study(sizes, targets: int, repeats: int, clock) -> None:
+    """Why the plain numba loop costs what it costs: the benchmark's form (16 results kept
+    alive, so every call faults in fresh pages), results dropped after each call (the
+    allocator reuses the memory), and caller-owned buffers with one division per pixel."""
+    from see3d.camera import Intrinsics, make_trajectory
+    from see3d.camera.trajectory import TrajectoryConfig
+
+    plain, reuse = numba_plain_warp(), numba_plain_reuse()
+    print("\n| size | numba-plain, results kept | results dropped | caller buffers, 1 division |")
+    print("|---|---|---|---|")
+    for size in sizes:
+        rgb, depth = make_source(size)
+        d64 = depth.astype(np.float64)
+        K = Intrinsics.from_fov(60.0, size, size).K
+        poses = make_trajectory("orbit", 4.0, TrajectoryConfig(frames=targets, orbit_degrees=10.0))
+        rel = [np.linalg.inv(p) for p in poses]
+        zb, out = np.empty((size, size)), np.zeros((size, size, 3), np.float32)
+        plain(rgb, d64, K, rel[0], K, size, size)
+        reuse(rgb, d64, K, rel[0], K, size, size, zb, out)
+
+        def dropped():
+            for T in rel:
+                plain(rgb, d64, K, T, K, size, size)
+
+        def caller():
+            for T in rel:
+                reuse(rgb, d64, K, T, K, size, size, zb, out)
+
+        t = [best_of(lambda: [plain(rgb, d64, K, T, K, size, size) for T in rel], repeats, clock),
+             best_of(dropped, repeats, clock), best_of(caller, repeats, clock)]
+        print(f"| {size}x{size} | " + " | ".join(f"{1000 * x / len(rel):.2f}" for x in t) + " |")
+    print("(milliseconds per target, best of repeats)")
+
+
 def best_of(fn, repeats: int, clock=time.process_time) -> float:
     """Smallest time of ``repeats`` calls. The default clock is this process's CPU time, which
     on a shared machine is far steadier than wall time (no waiting for other processes)."""
@@ -172,10 +240,18 @@ def main() -> None:
     ap.add_argument("--wall", action="store_true", help="time wall-clock instead of process CPU time")
     ap.add_argument("--split", action="store_true", help="also time the kernel's passes (bilinear)")
     ap.add_argument("--agree", action="store_true", help="only compare the kernel with the reference (Middlebury)")
+    ap.add_argument("--floor", action="store_true", help="only time variants of the plain numba loop (allocation, divisions)")
     args = ap.parse_args()
     clock = time.perf_counter if args.wall else time.process_time
     if args.agree:
         agreement()
+        return
+    if args.floor:
+        import numba
+
+        numba.set_num_threads(args.threads)
+        print(f"# plain numba loop, {args.targets} targets, load average {os.getloadavg()[0]:.1f}")
+        floor_study(args.sizes, args.targets, args.repeats, clock)
         return
 
     import numba

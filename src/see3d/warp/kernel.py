@@ -352,31 +352,35 @@ def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
             # the neighbours on the pixel's side, without branches (the signs are data dependent):
             # bits 1 / 2 right / left, 4 / 8 down / up, 16 / 32 / 64 / 128 diagonals DR / DL / UR / UL
             b = np.int64(nb[k])
-            rt = np.int64(dj >= zero)
-            dn = np.int64(di >= zero)
-            h_ok = (b >> (1 - rt)) & 1
-            v_ok = (b >> (3 - dn)) & 1
-            g_ok = (b >> (7 - rt - 2 * dn)) & 1
-            sj = (2 * rt - 1) * h_ok
-            si = (2 * dn - 1) * W * v_ok
-            a = min(abs(dj), one) * _F32(h_ok)
-            c_ = min(abs(di), one) * _F32(v_ok)
-            w0 = (one - a) * (one - c_)
+            rt = dj >= zero
+            dn = di >= zero
+            h_ok = ((b >> (0 if rt else 1)) & 1) != 0
+            v_ok = ((b >> (2 if dn else 3)) & 1) != 0
+            g_ok = ((b >> (4 + (0 if rt else 1) + (0 if dn else 2))) & 1) != 0
+            sj = (1 if rt else -1) if h_ok else 0
+            si = (W if dn else -W) if v_ok else 0
+            a = min(abs(dj), one) if h_ok else zero
+            c_ = min(abs(di), one) if v_ok else zero
             w1 = a * (one - c_)
             w2 = (one - a) * c_
-            w3 = a * c_ * _F32(g_ok)
-            if g_ok == 0:  # the weights sum to 1 when the whole cell is there; else renormalise
+            n1 = k + sj
+            n2 = k + si
+            if g_ok:  # the whole cell: the weights sum to 1
+                w0 = (one - a) * (one - c_)
+                w3 = a * c_
+                n3 = n1 + si
+            else:  # no diagonal: drop its weight and renormalise
+                w0 = (one - a) * (one - c_)
+                w3 = zero
+                n3 = k
                 ws = w0 + w1 + w2
-                if not ws > zero:  # p a full cell away on both axes without the diagonal: the sample itself
+                if not ws > zero:  # p a full cell away on both axes: the sample itself
                     w0 = one
                     ws = one
                 iw = one / ws
                 w0 *= iw
                 w1 *= iw
                 w2 *= iw
-            n1 = k + sj
-            n2 = k + si
-            n3 = k + (sj + si) * g_ok
             zz = w0 * rec[8 * k + 2] + w1 * rec[8 * n1 + 2] + w2 * rec[8 * n2 + 2] + w3 * rec[8 * n3 + 2]
             out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
             if C == 3:  # the common case, unrolled
