@@ -57,6 +57,16 @@ def test_generate_example_outputs(motorcycle_out, motorcycle):
     assert all(p.exists() for p in cams.image_paths)
     d3 = np.load(depths[3])
     assert np.all(np.isfinite(d3)) and d3.min() > 0
+    # 3D Gaussian Splatting by default: the splats re-render the input view, the splat video has every frame
+    from see3d.gs import load_ply, render_views
+    from see3d.gs.metrics import psnr
+
+    model = load_ply(out / "scene.ply")
+    img = np.asarray(render_views(model, cams.intrinsics[0], cams.poses[:1])[0])
+    assert psnr(img, v0 / 255.0) > 20
+    assert (out / "scene.splat").stat().st_size == 32 * len(model.means)
+    frames, _ = read_video(out / "splats.mp4")
+    assert len(frames) == 12
 
 
 def test_generate_views_follow_trajectory_file(tmp_path):
@@ -67,7 +77,7 @@ def test_generate_views_follow_trajectory_file(tmp_path):
     f = tmp_path / "traj.json"
     f.write_text(json.dumps([p.tolist() for p in poses]))
     out = tmp_path / "o"
-    assert main(["generate", "--example", "motorcycle", "-o", str(out), "-t", str(f), "-q"]) == 0
+    assert main(["generate", "--example", "motorcycle", "-o", str(out), "-t", str(f), "--no-gaussians", "-q"]) == 0
     cams = read_transforms_json(out / "transforms.json")
     assert len(cams) == 3
     assert np.allclose(cams.poses[0], np.eye(4))
@@ -195,7 +205,7 @@ def test_generate_cli_mvd_group_writes_all_frames(tmp_path, capsys):
     np.save(tmp_path / "room.npy", clip.depth[0].astype(np.float32))
     k = clip.intrinsics
     base = ["generate", str(tmp_path / "room.png"), "--depth", str(tmp_path / "room.npy"), "--fx", str(k.fx), "--fy", str(k.fy),
-            "--cx", str(k.cx), "--cy", str(k.cy), "--fill", "mvd", "--frames", "7", "-q"]
+            "--cx", str(k.cx), "--cy", str(k.cy), "--fill", "mvd", "--frames", "7", "--no-gaussians", "-q"]
     assert main([*base, "--group", "-1", "-o", str(tmp_path / "bad")]) == 2
     assert "--group must be >= 0" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

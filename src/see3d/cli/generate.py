@@ -48,16 +48,19 @@ def generate_cmd(
     fill: str = typer.Option("telea", "--fill", help="Hole filler: mvd (multi-view diffusion model) | telea | ns (OpenCV inpainting)."),
     fill_model: Optional[Path] = typer.Option(None, "--fill-model", help="Weights folder for --fill mvd (default: the bundled model)."),
     group: int = typer.Option(4, "--group", help="--fill mvd, long trajectories: generate this many views at a time, each group warped from the input and the views generated before it (autoregressive, as published); 0 = every view from the input alone."),
-    gaussians: bool = typer.Option(False, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views (scene.ply, scene.splat, splats.mp4)."),
+    gaussians: bool = typer.Option(True, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views: scene.ply (open in SuperSplat or `see3d view`), scene.splat, splats.mp4. --no-gaussians skips it."),
     max_size: int = typer.Option(1024, "--max-size", min=16, help="Work at most at this many pixels on the longer side (image, depth and intrinsics are scaled together)."),
-    gs_iterations: int = typer.Option(600, "--gs-iterations", min=1, help="Optimisation steps of the 3DGS fit (with --gaussians)."),
+    gs_iterations: int = typer.Option(200, "--gs-iterations", min=1, help="Optimisation steps of the 3DGS fit (more = sharper splats, slower; `see3d reconstruct OUT` refits at will)."),
+    gs_max_gaussians: int = typer.Option(30_000, "--gs-max-gaussians", min=1, help="Upper limit on the Gaussians of the quick fit (`see3d reconstruct OUT` refits with more)."),
+    gs_max_size: int = typer.Option(256, "--gs-max-size", min=16, help="The 3DGS fit works on the views downscaled to at most this many pixels per side (the splat video renders at full size)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Turn one photo into novel views along a camera path.
 
     Writes OUT/views/*.png, masks/*.png (255 = seen in the input), depth/*.npy,
-    transforms.json, video.mp4 and points.ply; with --gaussians also a 3DGS scene.
+    transforms.json, video.mp4, points.ply and a 3D Gaussian Splatting scene
+    (scene.ply, scene.splat, splats.mp4; --no-gaussians skips the fit).
 
     Example: see3d generate --example motorcycle -o out/
     """
@@ -127,6 +130,8 @@ def generate_cmd(
         seed=seed,
         gaussians=gaussians,
         gs_iterations=gs_iterations,
+        gs_max_size=gs_max_size,
+        gs_max_gaussians=gs_max_gaussians,
     )
     on_stage, finish = _stage_printer(quiet)
     t0 = time.perf_counter()

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from see3d.camera import Intrinsics, TrajectoryConfig, make_trajectory, scene_depth_of, unproject_depth
@@ -57,8 +58,10 @@ class GenerateConfig:
     seed: int = 0
     fps: float = 12.0
     max_points: int = 400_000
-    gaussians: bool = False  #: fit 3D Gaussian Splatting to the views
-    gs_iterations: int = 600
+    gaussians: bool = True  #: fit 3D Gaussian Splatting to the views (scene.ply, scene.splat, splats.mp4)
+    gs_iterations: int = 200
+    gs_max_size: int = 256  #: the 3DGS fit works on views downscaled to at most this many pixels per side
+    gs_max_gaussians: int = 30_000  #: cap of the quick fit (``see3d reconstruct OUT`` refits bigger)
     trajectory_config: TrajectoryConfig = field(default_factory=TrajectoryConfig)
 
 
@@ -79,7 +82,6 @@ def fit_size(
     image: np.ndarray, depth: np.ndarray | None, intrinsics: Intrinsics, max_size: int
 ) -> tuple[np.ndarray, np.ndarray | None, Intrinsics]:
     """Downscale image, depth and intrinsics together so the longer side is at most ``max_size``."""
-    import cv2
 
     H, W = image.shape[:2]
     if max(H, W) <= max_size:
@@ -288,15 +290,25 @@ def _fit_gaussians(result: GenerateResult, tmp: Path, config: GenerateConfig, pr
     from see3d.gs import GSTrainConfig, fit_gaussians, render_views, save_ply, save_splat
     from see3d.gs.reconstruct import fuse_point_cloud
 
+    views, depths, intr = result.views, result.depths, result.intrinsics
+    s = config.gs_max_size / max(intr.width, intr.height)
+    if s < 1.0:  # fit on smaller views (area-averaged colours, nearest depth); render at full size
+        intr = intr.scale(s)
+        size = (intr.width, intr.height)
+        views = np.stack([cv2.resize(v, size, interpolation=cv2.INTER_AREA) for v in views])
+        depths = np.stack([cv2.resize(d, size, interpolation=cv2.INTER_NEAREST) for d in depths])
     # start from every view's (warped or filled) depth, not only the input's
-    pts, cols = fuse_point_cloud(result.views, result.depths, result.intrinsics, result.poses, max_points=60_000, seed=config.seed)
+    n_init = max(1, config.gs_max_gaussians // 2)
+    pts, cols = fuse_point_cloud(views, depths, intr, result.poses, max_points=n_init, seed=config.seed)
     model = fit_gaussians(
-        result.views,
-        result.intrinsics,
+        views,
+        intr,
         result.poses,
         init_points=pts,
         init_colors=cols,
-        config=GSTrainConfig.for_iterations(config.gs_iterations, sh_degree=0, seed=config.seed),
+        config=GSTrainConfig.for_iterations(
+            config.gs_iterations, sh_degree=0, seed=config.seed, max_gaussians=config.gs_max_gaussians
+        ),
         progress=progress,
     )
     save_ply(model, tmp / "scene.ply")
