@@ -191,6 +191,9 @@ def kernel_split(rgb, depth, K, poses, size: int, repeats: int, clock) -> tuple[
     bufs = kn._buffers(S * H * W, W, w, h)
     o_rgb, o_d, o_m = np.zeros((h, w, C), np.float32), np.zeros((h, w), np.float32), np.zeros((h, w), bool)
     best = np.full(2, np.inf)
+    with kn.vectoriser_limits():  # the passes compile here as functions of their own
+        kn._pass1(dsrc, flags, Ks, Kt[0], P[0], w, h, 8.0, bufs)
+        kn._pass2(r, bufs, 0, o_rgb, o_d, o_m)
     for _ in range(repeats):
         tot = np.zeros(2)
         for t in range(len(poses)):
@@ -202,6 +205,28 @@ def kernel_split(rgb, depth, K, poses, size: int, repeats: int, clock) -> tuple[
             tot += (c1 - c0, c2 - c1)
         best = np.minimum(best, tot / len(poses))
     return tuple(best)
+
+
+def compare_kernels(path: str, rgb, depth, K, poses, size: int, repeats: int, clock) -> str:
+    """``warp_numba`` of this kernel and of the kernel file ``path`` on the same prepared
+    arrays, alternating calls (so load changes hit both), best of ``repeats`` rounds."""
+    import importlib.util
+
+    from see3d.warp import kernel as kn
+    from see3d.warp.api import _prepare
+
+    spec = importlib.util.spec_from_file_location("other_kernel", path)
+    other = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(other)
+    r, d, Ks, Kt, P, w, h = _prepare(rgb, depth, K, np.eye(4), K, poses, size, size, None)
+    other.warp_numba(r, d, Ks, Kt[:1], P[:1], w, h, 0)  # compile / load
+    best = np.full(2, np.inf)
+    for _ in range(max(repeats, 3)):
+        for i, mod in enumerate((kn, other)):
+            c0 = clock()
+            mod.warp_numba(r, d, Ks, Kt, P, w, h, 0)
+            best[i] = min(best[i], (clock() - c0) / len(poses))
+    return f"| {size}x{size} | {1000 * best[0]:.2f} | {1000 * best[1]:.2f} | {best[1] / best[0]:.2f}x |"
 
 
 def agreement() -> None:
@@ -241,6 +266,8 @@ def main() -> None:
     ap.add_argument("--split", action="store_true", help="also time the kernel's passes (bilinear)")
     ap.add_argument("--agree", action="store_true", help="only compare the kernel with the reference (Middlebury)")
     ap.add_argument("--floor", action="store_true", help="only time variants of the plain numba loop (allocation, divisions)")
+    ap.add_argument("--against", metavar="KERNEL_PY", help="also time warp_numba of another kernel file, e.g. an "
+                    "older see3d/warp/kernel.py from git show (same inputs, bilinear), interleaved with this one")
     args = ap.parse_args()
     clock = time.perf_counter if args.wall else time.process_time
     if args.agree:
@@ -271,7 +298,7 @@ def main() -> None:
               "speedup (np/numba-bil)", "holes %")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    splits = []
+    splits, against = [], []
     for size in args.sizes:
         rgb, depth = make_source(size)
         intr = Intrinsics.from_fov(60.0, size, size)
@@ -297,12 +324,19 @@ def main() -> None:
             lambda: warp_views(rgb, depth, K, np.eye(4), Kt[:nt], poses[:nt], size, size, backend="torch"), 1, clock
         ) / nt
         holes = 100.0 * (1.0 - run("bilinear").mask.mean())
+        if args.against:
+            against.append(compare_kernels(args.against, rgb, depth, K, poses, size, args.repeats, clock))
         ms = lambda t: f"{1000 * t:.2f}"  # noqa: E731
         print(f"| {size}x{size} | {ms(t_np)} | {ms(t_plain)} | {ms(t_bil)} | {ms(t_near)} | {ms(t_torch)} | {t_np / t_bil:.1f}x | {holes:.1f} |")
         if args.split:
             p1, p2 = kernel_split(rgb, depth, K, poses, size, args.repeats, clock)
             splits.append(f"| {size}x{size} | {ms(p1)} | {ms(p2)} |")
     print("(milliseconds per target, best of repeats; torch-ref timed on --torch-targets targets)")
+    if against:
+        print(f"\n| size | this kernel | {args.against} | ratio |")
+        print("|---|---|---|---|")
+        print("\n".join(against))
+        print("(milliseconds per target, warp_numba bilinear on prepared arrays, best of repeats, interleaved)")
     if splits:
         print("\n| size | pass 1: project + footprint + coverage | pass 2: gather blend + outputs |")
         print("|---|---|---|")

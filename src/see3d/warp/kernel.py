@@ -5,15 +5,17 @@ Layout of the work (see :mod:`see3d.warp._common` for the four steps):
 - once per call, per source pixel (target independent): a flag byte (valid, sky,
   same surface as the right / lower neighbour by the ``edge_tol`` source-depth test)
   and the depth used for unprojection (1 for sky, 0 for invalid);
-- per target, **pass 1** streams the sources row by row: row ``i + 1`` is projected
-  into a two-row ring (the combined matrix ``K_t [R | t]`` applied to the source ray,
-  affine along a row) before row ``i`` takes its links and footprints from the
-  projected neighbours. Each sample's footprint box goes straight into the coverage
-  z-buffer, one ``uint64`` per target pixel holding ``(float32 bits of z) << 32 |
-  sample index``, so the z-test and its tie rule (smaller sample index) are one
-  integer ``min``; one-pixel boxes (nearly all) take one ``min``, boxes up to 2 x 2 a
-  fixed branch-free window. The sample keeps a float32 record ``u, v, z`` and the
-  inverse of its local Jacobian, plus a byte of linked-neighbour bits;
+- per target, **pass 1** streams the sources row by row, in four loops over a row:
+  row ``i + 1`` is projected into a two-row ring (the combined matrix ``K_t [R | t]``
+  applied to the source ray, affine along a row); row ``i`` gets its right and lower
+  links (row buffers; the left / upper ones are the previous column's / row's), then
+  its footprint boxes (int32), inverse Jacobians and neighbour bits in a branch-free
+  loop that LLVM vectorises (see :func:`vectoriser_limits`), then a scalar loop writes
+  each sample's float32 record (``u, v, z``, inverse Jacobian) and puts its box into
+  the coverage z-buffer: one ``uint64`` per target pixel holding ``(float32 bits of z)
+  << 32 | sample index``, so the z-test and its tie rule (smaller sample index) are one
+  integer ``min``; one-pixel boxes (~86 %) take one ``min``, boxes up to 2 x 2 a fixed
+  branch-free window;
 - **pass 2** visits the target pixels once: a covered pixel reads its front sample
   from the z-buffer, maps the pixel centre into the sample's source cell with the
   inverse Jacobian and interpolates bilinearly between the linked samples of that
@@ -29,6 +31,7 @@ load it from the cache (first call ~1.4 s, nearly all of it numba's own start-up
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import llvmlite.binding as _llvm
@@ -52,18 +55,30 @@ _F32 = np.float32
 
 _JIT = dict(cache=True, error_model="numpy", boundscheck=False)
 
-# The per-row loops of pass 1 read and write a dozen row arrays that LLVM cannot prove
-# disjoint, so its loop vectoriser needs more run-time overlap checks than its defaults
-# allow (8): without these the footprint loop stays scalar (pass 1 ~30 % slower). They
-# only raise limits of the vectoriser (the results are bit-identical) and apply to code
-# compiled from now on in this process (a warm numba cache compiles nothing). Unknown
-# options are ignored by LLVM.
-for _opt in (
-    "-runtime-memory-check-threshold=256",
-    "-vectorize-memory-check-threshold=1024",
-    "-memory-check-merge-threshold=1000",
-):
-    _llvm.set_option("", _opt)
+#: LLVM's loop-vectoriser limits on run-time overlap checks: (option, LLVM default, raised).
+#: The per-row loops of pass 1 read and write a dozen row arrays that LLVM cannot prove
+#: disjoint (numba gives it no ``noalias``), so vectorising them needs more run-time
+#: checks than the defaults allow; without them the footprint loop stays scalar.
+_VEC_LIMITS = (
+    ("runtime-memory-check-threshold", 8, 256),
+    ("vectorize-memory-check-threshold", 128, 1024),
+    ("memory-check-merge-threshold", 100, 1000),
+)
+
+
+@contextlib.contextmanager
+def vectoriser_limits():
+    """Raise the loop vectoriser's limits while the kernels are called (and so compiled, on
+    the first call without a cache), then restore LLVM's defaults so that no other numba
+    code in the process is compiled differently. Only the vectoriser's willingness changes:
+    results are bit-identical. Unknown options are ignored by LLVM."""
+    for name, _, raised in _VEC_LIMITS:
+        _llvm.set_option("", f"-{name}={raised}")
+    try:
+        yield
+    finally:
+        for name, default, _ in _VEC_LIMITS:
+            _llvm.set_option("", f"-{name}={default}")
 
 
 @njit(**_JIT)
@@ -431,16 +446,17 @@ def warp_numba(
     out_rgb = np.zeros((T, height, width, C), np.float32)
     out_depth = np.zeros((T, height, width), np.float32)
     out_mask = np.zeros((T, height, width), np.bool_)
-    flags, dsrc = _source_flags(np.ascontiguousarray(depth, dtype=np.float64), float(edge_tol))
-    _warp_all(
-        np.ascontiguousarray(rgb, dtype=np.float32),
-        dsrc,
-        flags,
-        np.ascontiguousarray(Ks, dtype=np.float64),
-        np.ascontiguousarray(Kt, dtype=np.float64),
-        np.ascontiguousarray(P, dtype=np.float64),
-        int(width), int(height), int(mode), float(max_splat),
-        out_rgb, out_depth, out_mask, max(1, min(T, numba.get_num_threads())),
-    )
+    with vectoriser_limits():
+        flags, dsrc = _source_flags(np.ascontiguousarray(depth, dtype=np.float64), float(edge_tol))
+        _warp_all(
+            np.ascontiguousarray(rgb, dtype=np.float32),
+            dsrc,
+            flags,
+            np.ascontiguousarray(Ks, dtype=np.float64),
+            np.ascontiguousarray(Kt, dtype=np.float64),
+            np.ascontiguousarray(P, dtype=np.float64),
+            int(width), int(height), int(mode), float(max_splat),
+            out_rgb, out_depth, out_mask, max(1, min(T, numba.get_num_threads())),
+        )
     return out_rgb, out_depth, out_mask
 
