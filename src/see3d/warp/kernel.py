@@ -9,8 +9,9 @@ Layout of the work (see :mod:`see3d.warp._common` for the four steps):
   row ``i + 1`` is projected into a two-row ring (the combined matrix ``K_t [R | t]``
   applied to the source ray, affine along a row); row ``i`` gets its right and lower
   links (row buffers; the left / upper ones are the previous column's / row's), then
-  its footprint boxes (int32), inverse Jacobians and neighbour bits in a branch-free
-  loop that LLVM vectorises (see :func:`vectoriser_limits`), then a scalar loop writes
+  its footprint boxes (int32, with the coverage case and the box's first z-buffer index),
+  inverse Jacobians and neighbour bits in a branch-free loop that LLVM vectorises (see
+  :func:`vectoriser_limits`), then a scalar loop writes
   each sample's float32 record (``u, v, z``, inverse Jacobian) and puts its box into
   the coverage z-buffer: one ``uint64`` per target pixel holding ``(float32 bits of z)
   << 32 | sample index``, so the z-test and its tie rule (smaller sample index) are one
@@ -19,7 +20,7 @@ Layout of the work (see :mod:`see3d.warp._common` for the four steps):
 - **pass 2** visits the target pixels once: a covered pixel reads its front sample
   from the z-buffer, maps the pixel centre into the sample's source cell with the
   inverse Jacobian and interpolates bilinearly between the linked samples of that
-  cell (step 4), writes the outputs and resets the z-buffer entry for the next target.
+  cell (step 4), writes the outputs and resets the z-buffer row for the next target.
 
 Buffers are allocated once per thread and reused for all its targets; targets run in
 parallel (``prange``) over chunks. Geometry (projection, footprints, coverage boxes) is
@@ -136,7 +137,7 @@ def _buffers(N, W, width, height):
     ring = np.empty((8, W + 1))  # u, v, z (Z_SKY for sky, -1 = dropped), d / z_t of two rows (+1 pad column)
     rl = np.zeros((3, W + 2))  # right links of the current row at column j + 1: ok (1 / 0), du, dv
     dl = np.zeros((2, 3, W + 2))  # lower links of the current and the previous row (by row parity)
-    box = np.empty((4, W), np.int32)  # x0, x1, y0, y1 of the current row's footprint boxes
+    box = np.empty((6, W), np.int32)  # x0, x1, y0, y1, coverage case, first z-buffer index of the row's boxes
     wk = np.empty((4, W), np.float32)  # inverse Jacobians of the current row
     rec = np.empty(N * 8, np.float32)  # per sample: u, v, z, inverse Jacobian (4), unused
     nb = np.empty(N, np.uint8)  # same-surface neighbour bits
@@ -199,7 +200,7 @@ def _links(flags, s, i, ring, cs, ns, ms, rl, dl):
 
 
 @njit(**_JIT)
-def _footprints(ring, cs, rl, dl, tl, mx, my, half_max, wk, nb, box):
+def _footprints(ring, cs, rl, dl, tl, mx, my, half_max, wk, nb, box, width, height):
     """Footprint box, inverse Jacobian and neighbour bits of every sample of one row (branch-free)."""
     W = box.shape[1]
     for j in range(W):
@@ -257,10 +258,23 @@ def _footprints(ring, cs, rl, dl, tl, mx, my, half_max, wk, nb, box):
             | (np.uint8(64) if r_ok & (tl[0, j + 2] > 0) else np.uint8(0))
             | (np.uint8(128) if cl_ok & (tl[0, j] > 0) else np.uint8(0))
         )
-        box[0, j] = _ceil32(u - hu)
-        box[1, j] = _floor32(u + hu)
-        box[2, j] = _ceil32(v - hv)
-        box[3, j] = _floor32(v + hv)
+        x0 = _ceil32(u - hu)
+        x1 = _floor32(u + hu)
+        y0 = _ceil32(v - hv)
+        y1 = _floor32(v + hv)
+        box[0, j] = x0
+        box[1, j] = x1
+        box[2, j] = y0
+        box[3, j] = y1
+        # the coverage case: 1 = one pixel inside the image, 2 = at most 2 x 2 pixels, 0 = larger
+        inside = (x0 >= -1) & (y0 >= -1) & (x0 < width) & (y0 < height)
+        one = (x0 == x1) & (y0 == y1) & (x0 >= 0) & (y0 >= 0) & inside
+        small = (x1 - x0 <= 1) & (y1 - y0 <= 1) & inside
+        box[4, j] = np.int32(1) if one else (np.int32(2) if small else np.int32(0))
+        # z-buffer index of the box's first pixel (clamped: only used when inside)
+        xc = min(max(x0, np.int32(-1)), width)
+        yc = min(max(y0, np.int32(-1)), height)
+        box[5, j] = (yc + np.int32(1)) * (width + np.int32(2)) + xc + np.int32(1)
 
 
 @njit(**_JIT)
@@ -280,22 +294,22 @@ def _cover(ring, cs, box, wk, rec, key, base, width, height):
         rec[8 * j + 4] = wk[1, j]
         rec[8 * j + 5] = wk[2, j]
         rec[8 * j + 6] = wk[3, j]
+        case = box[4, j]
+        p = np.int64(box[5, j])
+        if case == 1:  # the usual case: one pixel
+            key[p] = min(key[p], kv)
+            continue
         x0 = np.int64(box[0, j])
         x1 = np.int64(box[1, j])
         y0 = np.int64(box[2, j])
         y1 = np.int64(box[3, j])
-        if x0 == x1 and y0 == y1 and x0 >= 0 and y0 >= 0 and x0 < width and y0 < height:
-            p = (y0 + 1) * pw + x0 + 1  # the usual case: one pixel
-            key[p] = min(key[p], kv)
-            continue
-        if x1 - x0 <= 1 and y1 - y0 <= 1 and x0 >= -1 and y0 >= -1 and x0 < width and y0 < height:
+        if case == 2:
             # a box of at most 2 x 2 pixels, written without branches
             # (the candidates outside the box or the image get the empty key)
             xa = x0 >= 0
             xb = (x0 < x1) & (x0 + 1 < width)
             ya = y0 >= 0
             yb = (y0 < y1) & (y0 + 1 < height)
-            p = (y0 + 1) * pw + x0 + 1
             key[p] = min(key[p], kv if xa & ya else _EMPTY)
             key[p + 1] = min(key[p + 1], kv if xb & ya else _EMPTY)
             key[p + pw] = min(key[p + pw], kv if xa & yb else _EMPTY)
@@ -313,6 +327,7 @@ def _pass1(dsrc, flags, Ks, kt, P, width, height, max_splat, bufs):
     ring, rl, dl, box, wk, rec, nb, key = bufs
     S, H, W = dsrc.shape
     half_max = 0.5 * max_splat
+    w32, h32 = np.int32(width), np.int32(height)
     M = np.empty((3, 4))
     for s in range(S):
         for c in range(4):  # M = K_t @ P[s]
@@ -329,7 +344,7 @@ def _pass1(dsrc, flags, Ks, kt, P, width, height, max_splat, bufs):
                 _project_row(dsrc, flags, s, i + 1, M, Ks[s], width, height, ring, ns)
             _links(flags, s, i, ring, cs, ns, max_splat, rl, dl[cs])
             base = (s * H + i) * W
-            _footprints(ring, cs, rl, dl[cs], dl[ns], mx, my, half_max, wk, nb[base : base + W], box)
+            _footprints(ring, cs, rl, dl[cs], dl[ns], mx, my, half_max, wk, nb[base : base + W], box, w32, h32)
             _cover(ring, cs, box, wk, rec[8 * base : 8 * (base + W)], key, base, width, height)
 
 
@@ -345,12 +360,11 @@ def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
     one = _F32(1.0)
     for y in range(height):
         yf = _F32(y)
+        krow = key[(y + 1) * pw + 1 : (y + 1) * pw + 1 + width]
         for x in range(width):
-            p = (y + 1) * pw + x + 1
-            kv = key[p]
+            kv = krow[x]
             if kv == _EMPTY:
                 continue
-            key[p] = _EMPTY
             k = np.int64(kv & _LOW)
             out_mask[y, x] = True
             if mode == 1:
@@ -405,6 +419,7 @@ def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
             else:
                 for c in range(C):
                     out_rgb[y, x, c] = w0 * col[k, c] + w1 * col[n1, c] + w2 * col[n2, c] + w3 * col[n3, c]
+        krow[:] = _EMPTY  # reset the z-buffer row for the next target (one vector fill)
 
 
 @njit(**_JIT)
@@ -443,6 +458,8 @@ def warp_numba(
     C = rgb.shape[3]
     if rgb.shape[0] * rgb.shape[1] * rgb.shape[2] >= 2**32:
         raise See3DError("warp: at most 2**32 source pixels per call (split the sources)")
+    if (int(height) + 2) * (int(width) + 2) >= 2**31:  # int32 z-buffer indices in pass 1
+        raise See3DError(f"warp: target {width}x{height} too large (at most ~2**31 pixels)")
     out_rgb = np.zeros((T, height, width, C), np.float32)
     out_depth = np.zeros((T, height, width), np.float32)
     out_mask = np.zeros((T, height, width), np.bool_)
