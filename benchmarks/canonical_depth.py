@@ -47,7 +47,7 @@ CLOSEUP_RECIPE = dict(close_up=0.5, near=0.3, resize_range=(0.85, 1.15), init_fr
 #: network gets CoordConv channels (where each pixel is relative to the principal point). The
 #: ground at row offset y then has canonical depth 1000 * 1.65 / y at every focal; its metric
 #: depth f * 1.65 / y needs the focal, which the image barely shows.
-LEVEL_RECIPE = dict(kinds=("street", "objects"), camera="level", eye_height=1.65, tilt_deg=0.5, plain_ground=True, coord=True, init_from_data=True, scenes=600, steps=3000)
+LEVEL_RECIPE = dict(kinds=("street", "objects"), camera="level", eye_height=1.65, tilt_deg=0.5, plain_ground=True, coord=True, init_from_data=True, scenes=600, steps=2000)
 
 WORLDS = {"level": LEVEL_RECIPE, "closeup": CLOSEUP_RECIPE}
 RECIPE = dict(LEVEL_RECIPE)
@@ -118,6 +118,87 @@ def probe(data_path: Path, n_test: int = 300) -> str:
     return "\n".join(lines)
 
 
+def per_image_abs_rel(runs: Path, recipe: dict, focals: list[float], scenes: int) -> dict[str, np.ndarray]:
+    """AbsRel per held-out image ``{copy: [len(focals), n]}`` on the benchmark's held-out views."""
+    from see3d.depth import load_backend
+    from see3d.depth.train import DepthTrainConfig, level_options, render_depth_set
+    from see3d.eval.depth import depth_metrics
+
+    cfg = DepthTrainConfig(**recipe)
+    backends = {"cstm_label": load_backend(runs / "cstm_label" / "model"), "no_cstm": load_backend(runs / "no_cstm" / "model")}
+    out = {k: [] for k in backends}
+    for f in focals:
+        data = render_depth_set(scenes, 1, cfg.render_size, focals=[f], kinds=cfg.kinds, seed=9999, close_up=cfg.close_up, near=cfg.near, level=level_options(cfg))
+        rows = {k: [] for k in backends}
+        for i in range(len(data)):
+            gt = data.depth[i].astype(np.float32)
+            mask = (gt > 0.1) & (gt < 200.0)
+            for k, b in backends.items():
+                rows[k].append(depth_metrics(b.predict(data.rgb[i], data.intrinsics(i)).depth, gt, mask)["abs_rel"] if mask.sum() >= 10 else np.nan)
+        for k in backends:
+            out[k].append(rows[k])
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000) -> str:
+    """Confidence intervals of the two goal ratios: resample the held-out scenes (the same scenes at
+    every focal, so paired), recompute CSTM unseen/seen and no-CSTM/CSTM at unseen focals."""
+    focals = SEEN + UNSEEN
+    a = per_image_abs_rel(runs, recipe, focals, scenes)
+    s, u = [focals.index(f) for f in SEEN], [focals.index(f) for f in UNSEEN]
+
+    def ratios(c, m):
+        cu = np.nanmean(np.nanmean(c[u], axis=1))
+        return cu / np.nanmean(np.nanmean(c[s], axis=1)), np.nanmean(np.nanmean(m[u], axis=1)) / cu
+
+    r0 = ratios(a["cstm_label"], a["no_cstm"])
+    rng = np.random.default_rng(0)
+    rs = []
+    for _ in range(n):
+        idx = rng.integers(0, a["cstm_label"].shape[1], a["cstm_label"].shape[1])
+        rs.append(ratios(a["cstm_label"][:, idx], a["no_cstm"][:, idx]))
+    rs = np.asarray(rs)
+    lo0, hi0 = np.percentile(rs[:, 0], [2.5, 97.5])
+    lo1, hi1 = np.percentile(rs[:, 1], [2.5, 97.5])
+    return (
+        f"{a['cstm_label'].shape[1]} held-out scenes, {n} paired bootstrap resamples:\n"
+        f"CSTM unseen/seen {r0[0]:.2f} (95% interval {lo0:.2f}-{hi0:.2f}, P(<= 1.5) {np.mean(rs[:, 0] <= 1.5):.2f})\n"
+        f"no-CSTM / CSTM at unseen focals {r0[1]:.2f}x (95% interval {lo1:.2f}-{hi1:.2f}, P(>= 3) {np.mean(rs[:, 1] >= 3):.2f})"
+    )
+
+
+def breakdown(runs: Path, recipe: dict, focal: float, scenes: int) -> str:
+    """Where the CSTM copy's AbsRel comes from at one focal: ground pixels (depth within 3% of the
+    level-camera ground depth ``f * h / y``; approximate under the +-0.5 deg tilt) and the rest,
+    by true depth band; each band's share of the pixels, its AbsRel and median pred / truth."""
+    from see3d.depth import load_backend
+    from see3d.depth.train import DepthTrainConfig, level_options, render_depth_set
+
+    cfg = DepthTrainConfig(**recipe)
+    b = load_backend(runs / "cstm_label" / "model")
+    data = render_depth_set(scenes, 1, cfg.render_size, focals=[focal], kinds=cfg.kinds, seed=9999, close_up=cfg.close_up, near=cfg.near, level=level_options(cfg))
+    h, w = cfg.render_size
+    y = (np.arange(h) - (h - 1) / 2.0)[:, None] * np.ones((1, w))
+    acc: dict[tuple, list] = {}
+    for i in range(len(data)):
+        gt = data.depth[i].astype(np.float32)
+        m = (gt > 0.1) & (gt < 200.0)
+        rel = b.predict(data.rgb[i], data.intrinsics(i)).depth / np.where(m, gt, 1.0)
+        ground = m & (np.abs(gt * np.maximum(y, 1e-9) / (focal * cfg.eye_height) - 1) < 0.03)
+        for name, sel in (("ground", ground), ("other", m & ~ground)):
+            for lo, hi in ((0.1, 5.0), (5.0, 15.0), (15.0, 40.0), (40.0, 200.0)):
+                q = sel & (gt >= lo) & (gt < hi)
+                if q.any():
+                    acc.setdefault((name, lo, hi), []).append(rel[q])
+    total = sum(len(r) for v in acc.values() for r in v)
+    lines = [f"CSTM copy at {focal:g} px, {len(data)} held-out views: band, share of pixels, AbsRel, median pred/truth, AbsRel share"]
+    all_err = sum(np.abs(r - 1).sum() for v in acc.values() for r in v)
+    for (name, lo, hi), v in sorted(acc.items()):
+        r = np.concatenate(v)
+        lines.append(f"  {name:6s} {lo:5.1f}-{hi:5.1f} m  {len(r) / total:5.2f}  {np.abs(r - 1).mean():6.3f}  {np.median(r):5.2f}  {np.abs(r - 1).sum() / all_err:5.2f}")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=Path, default=Path("runs/canonical_bench"))
@@ -130,12 +211,20 @@ def main(argv=None) -> int:
     ap.add_argument("--recipe", type=json.loads, default={}, help='JSON changes to the recipe, e.g. \'{"norm": "batch"}\'')
     ap.add_argument("--test-close-up", type=float, default=None, help="close-up fraction of the held-out views (default: the training recipe's)")
     ap.add_argument("--probe", action="store_true", help="only the image-statistics probe on the training data cache")
+    ap.add_argument("--breakdown", type=float, default=None, metavar="FOCAL", help="only: where the CSTM copy's error comes from at this focal")
+    ap.add_argument("--bootstrap", action="store_true", help="only confidence intervals of the goal ratios (trained copies, held-out scenes)")
     args = ap.parse_args(argv)
     RECIPE.clear()
     RECIPE.update(WORLDS[args.world])
     RECIPE.update(args.recipe)
     if args.probe:
         print(probe(args.runs / "cstm_label" / "data.npz"))
+        return 0
+    if args.breakdown is not None:
+        print(breakdown(args.runs, RECIPE, args.breakdown, args.scenes))
+        return 0
+    if args.bootstrap:
+        print(bootstrap(args.runs, RECIPE, args.scenes))
         return 0
 
     from see3d.depth.train import DepthTrainConfig, _load_or_render, level_options

@@ -277,3 +277,33 @@ def test_level_world_ground_depth_is_a_function_of_the_row():
     a = _render_views_at(8, "street", 2, (24, 32), 300.0, 0.0, 0.3, lv)
     b = _render_views_at(8, "street", 2, (24, 32), 900.0, 0.0, 0.3, lv)
     assert np.array_equal(a.poses, b.poses) and a.intrinsics.fx == 300.0 and b.intrinsics.fx == 900.0
+
+
+@pytest.mark.slow
+def test_canonical_benchmark_recipes_and_bootstrap(tmp_path):
+    """The benchmark's recipes make valid configs; its bootstrap of the goal ratios gives exactly 1x
+    for two identical copies (the same constant-depth model in both folders) on level views."""
+    import importlib.util
+    from pathlib import Path
+
+    from see3d.depth.tiny import TinyDepthConfig
+    from see3d.depth.train import level_options
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "canonical_depth.py"
+    spec = importlib.util.spec_from_file_location("canonical_depth_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    level = DepthTrainConfig(**bench.LEVEL_RECIPE)
+    assert level.coord and level.camera == "level" and level.resize_range is None
+    assert level_options(level) == {"height": 1.65, "tilt_deg": 0.5, "plain_ground": True}
+    assert level_options(DepthTrainConfig(**bench.CLOSEUP_RECIPE)) is None
+    assert "camera" in level.data_key() and "camera" not in DepthTrainConfig().data_key()  # old caches stay valid
+
+    m = TinyDepthNet(TinyDepthConfig(channels=(8, 16, 32), variant=None, init_depth=7.0, coord=True))
+    for copy in ("cstm_label", "no_cstm"):
+        m.save_pretrained(tmp_path / copy / "model")
+    text = bench.bootstrap(tmp_path, bench.LEVEL_RECIPE, scenes=2, n=50)
+    assert "2 held-out scenes" in text and "no-CSTM / CSTM at unseen focals 1.00x (95% interval 1.00-1.00" in text
+    a = bench.per_image_abs_rel(tmp_path, bench.LEVEL_RECIPE, [400.0], scenes=2)
+    assert a["cstm_label"].shape == (1, 2) and np.all(a["cstm_label"] > 0)
+    assert "ground" in bench.breakdown(tmp_path, bench.LEVEL_RECIPE, 400.0, scenes=2)
