@@ -126,6 +126,12 @@ def test_generate_bad_depth_and_focal(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert err and err[-1].startswith("error:") and message in err[-1], (args, err)
         assert not out.exists()
+    # an out-of-range option value is a usage error (exit 2, one message), not a traceback
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "a.png"), "-o", str(out), "--frames", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--frames" in err and "Traceback" not in err
+    assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "d.npy", "d_nan.npy", "d_wrong.npy"]
 
 

@@ -60,16 +60,32 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except SystemExit as e:  # click usage errors
         return int(e.code or 0)
-    except Exception as e:  # click exceptions carry their own formatting
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:  # click exceptions (bad option values...) carry their own formatting
+        if isinstance(e, _click_errors()):
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             return 1
         raise
     return 0
+
+
+def _click_errors() -> tuple[type, ...]:
+    """``ClickException`` of click and of the copy vendored by newer typer releases."""
+    types: list[type] = []
+    try:
+        import click
+
+        types.append(click.exceptions.ClickException)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from typer._click.exceptions import ClickException
+
+        types.append(ClickException)
+    except ImportError:  # older typer uses click itself
+        pass
+    return tuple(types)
 
 
 if __name__ == "__main__":  # pragma: no cover
