@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 # single-threaded BLAS for the NumPy baseline (set before NumPy loads its BLAS)
@@ -215,8 +216,9 @@ def compare_kernels(path: str, rgb, depth, K, poses, size: int, repeats: int, cl
     from see3d.warp import kernel as kn
     from see3d.warp.api import _prepare
 
-    spec = importlib.util.spec_from_file_location("other_kernel", path)
+    spec = importlib.util.spec_from_file_location("warp_other_kernel", path)
     other = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = other  # numba's disk cache records (and re-imports) the module by name
     spec.loader.exec_module(other)
     r, d, Ks, Kt, P, w, h = _prepare(rgb, depth, K, np.eye(4), K, poses, size, size, None)
     other.warp_numba(r, d, Ks, Kt[:1], P[:1], w, h, 0)  # compile / load
