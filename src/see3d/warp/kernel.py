@@ -53,6 +53,7 @@ _EMPTY = np.uint64(0xFFFFFFFFFFFFFFFF)
 _LOW = np.uint64(0xFFFFFFFF)
 _SH = np.uint64(32)
 _F32 = np.float32
+_ZSKY32 = np.float32(Z_SKY_THRESHOLD)  # the sky test on float32 depths
 
 _JIT = dict(cache=True, error_model="numpy", boundscheck=False)
 
@@ -295,7 +296,7 @@ def _cover(ring, cs, box, wk, rec, key, base, width, height):
         rec[8 * j + 5] = wk[2, j]
         rec[8 * j + 6] = wk[3, j]
         case = box[4, j]
-        p = np.int64(box[5, j])
+        p = np.uint64(box[5, j])  # >= 0: no wrap-around
         if case == 1:  # the usual case: one pixel
             key[p] = min(key[p], kv)
             continue
@@ -310,10 +311,13 @@ def _cover(ring, cs, box, wk, rec, key, base, width, height):
             xb = (x0 < x1) & (x0 + 1 < width)
             ya = y0 >= 0
             yb = (y0 < y1) & (y0 + 1 < height)
+            q1 = p + np.uint64(1)
+            q2 = p + np.uint64(pw)
+            q3 = q2 + np.uint64(1)
             key[p] = min(key[p], kv if xa & ya else _EMPTY)
-            key[p + 1] = min(key[p + 1], kv if xb & ya else _EMPTY)
-            key[p + pw] = min(key[p + pw], kv if xa & yb else _EMPTY)
-            key[p + pw + 1] = min(key[p + pw + 1], kv if xb & yb else _EMPTY)
+            key[q1] = min(key[q1], kv if xb & ya else _EMPTY)
+            key[q2] = min(key[q2], kv if xa & yb else _EMPTY)
+            key[q3] = min(key[q3], kv if xb & yb else _EMPTY)
             continue
         for y in range(max(y0, 0), min(y1, height - 1) + 1):
             for x in range(max(x0, 0), min(x1, width - 1) + 1):
@@ -371,7 +375,7 @@ def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
                 for c in range(C):
                     out_rgb[y, x, c] = col[k, c]
                 zk = rec[8 * k + 2]
-                out_depth[y, x] = math.inf if zk >= Z_SKY_THRESHOLD else zk
+                out_depth[y, x] = math.inf if zk >= _ZSKY32 else zk
                 continue
             # the pixel centre in source units relative to the sample (local affine model)
             dx = _F32(x) - rec[8 * k + 0]
@@ -410,15 +414,18 @@ def _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask):
                 w0 *= iw
                 w1 *= iw
                 w2 *= iw
-            zz = w0 * rec[8 * k + 2] + w1 * rec[8 * n1 + 2] + w2 * rec[8 * n2 + 2] + w3 * rec[8 * n3 + 2]
-            out_depth[y, x] = math.inf if zz >= Z_SKY_THRESHOLD else zz
+            # unsigned indices: numba adds no negative-index wrap-around to the loads
+            u1, u2, u3 = np.uint64(n1), np.uint64(n2), np.uint64(n3)
+            z1, z2, z3 = rec[np.uint64(8 * n1 + 2)], rec[np.uint64(8 * n2 + 2)], rec[np.uint64(8 * n3 + 2)]
+            zz = w0 * rec[8 * k + 2] + w1 * z1 + w2 * z2 + w3 * z3
+            out_depth[y, x] = math.inf if zz >= _ZSKY32 else zz
             if C == 3:  # the common case, unrolled
-                out_rgb[y, x, 0] = w0 * col[k, 0] + w1 * col[n1, 0] + w2 * col[n2, 0] + w3 * col[n3, 0]
-                out_rgb[y, x, 1] = w0 * col[k, 1] + w1 * col[n1, 1] + w2 * col[n2, 1] + w3 * col[n3, 1]
-                out_rgb[y, x, 2] = w0 * col[k, 2] + w1 * col[n1, 2] + w2 * col[n2, 2] + w3 * col[n3, 2]
+                out_rgb[y, x, 0] = w0 * col[k, 0] + w1 * col[u1, 0] + w2 * col[u2, 0] + w3 * col[u3, 0]
+                out_rgb[y, x, 1] = w0 * col[k, 1] + w1 * col[u1, 1] + w2 * col[u2, 1] + w3 * col[u3, 1]
+                out_rgb[y, x, 2] = w0 * col[k, 2] + w1 * col[u1, 2] + w2 * col[u2, 2] + w3 * col[u3, 2]
             else:
                 for c in range(C):
-                    out_rgb[y, x, c] = w0 * col[k, c] + w1 * col[n1, c] + w2 * col[n2, c] + w3 * col[n3, c]
+                    out_rgb[y, x, c] = w0 * col[k, c] + w1 * col[u1, c] + w2 * col[u2, c] + w3 * col[u3, c]
         krow[:] = _EMPTY  # reset the z-buffer row for the next target (one vector fill)
 
 
