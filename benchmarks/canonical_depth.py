@@ -14,6 +14,7 @@ seen-focal AbsRel; without it, AbsRel at unseen focals >= 3x worse than with it.
     python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v2  # session 2's recipe
     python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v3 --recipe '{"norm": "batch"}'
     python benchmarks/canonical_depth.py --runs runs/canonical_v2 --probe         # image-statistics probe
+    python benchmarks/canonical_depth.py --runs runs/canonical_level_absrel --recipe '{"loss": "log_l1+abs_rel"}'
 
 Both copies use the recipe of ``--world`` (``level``: fixed-height near-horizontal cameras in
 outdoor scenes, CoordConv input; ``closeup``: session 2's close-up views, random resize, a global
@@ -294,7 +295,8 @@ def main(argv=None) -> int:
     lines.append(f"reference:  one constant depth ({const:.2f} m, median training label) AbsRel seen {k_seen:.3f}, unseen {k_unseen:.3f}")
     text = "\n".join(lines)
     print(text)
-    out = args.runs / ("results.json" if args.test_close_up is None else f"results_closeup{args.test_close_up:g}.json")
+    name = "results" + ("" if args.test_close_up is None else f"_closeup{args.test_close_up:g}") + ("" if args.scenes == 30 else f"_scenes{args.scenes}")
+    out = args.runs / f"{name}.json"
     out.write_text(json.dumps({"results": {k: {str(f): v for f, v in r.items()} for k, r in results.items()}, "table": text}, indent=2))
     return 0
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from see3d.depth.train import DepthTrainConfig, export_bundled, log_depth_loss, render_depth_set, train_depth
+from see3d.depth.train import DepthTrainConfig, depth_loss, export_bundled, log_depth_loss, render_depth_set, train_depth
 from see3d.depth.tiny import BUNDLED_WEIGHTS, TinyDepthNet
 from see3d.errors import See3DError
 
@@ -27,6 +27,32 @@ def test_loss_only_counts_valid_labels():
     lp = torch.zeros(1, 1, 2, 2)
     lab = torch.tensor([[[1.0, -1.0], [np.e, 0.0]]])
     assert log_depth_loss(lp, lab).item() == pytest.approx(0.5)
+
+
+def test_abs_rel_loss_adds_the_per_pixel_abs_rel_and_punishes_over_prediction():
+    lab = torch.tensor([[[1.0, -1.0], [2.0, 0.0]]])  # two valid labels
+    over, under = torch.full((1, 1, 2, 2), np.log(2.0)), torch.full((1, 1, 2, 2), -np.log(2.0))
+    over[0, 0, 1, 0], under[0, 0, 1, 0] = np.log(4.0), 0.0  # 2x and 0.5x of the label 2
+    for lp in (over, under):
+        assert depth_loss(lp, lab).item() == pytest.approx(log_depth_loss(lp, lab).item())
+    # 2x too far: |ln 2| + |2 - 1| per pixel; 2x too near: |ln 2| + |0.5 - 1|
+    assert depth_loss(over, lab, "log_l1+abs_rel").item() == pytest.approx(np.log(2.0) + 1.0, rel=1e-5)
+    assert depth_loss(under, lab, "log_l1+abs_rel").item() == pytest.approx(np.log(2.0) + 0.5, rel=1e-5)
+    assert depth_loss(torch.zeros(1, 1, 2, 2), -torch.ones(1, 2, 2), "log_l1+abs_rel").item() == 0.0  # no valid label
+    with pytest.raises(See3DError, match="loss must be one of"):
+        depth_loss(over, lab, "l2")
+    with pytest.raises(See3DError, match="loss must be one of"):
+        DepthTrainConfig(loss="abs_rel")
+
+
+def test_abs_rel_loss_trains_and_is_recorded(tmp_path):
+    cfg = DepthTrainConfig(steps=3, loss="log_l1+abs_rel", **SMALL)
+    m = TinyDepthNet.from_pretrained(train_depth(cfg, tmp_path / "a"))
+    assert m.config.training["config"]["loss"] == "log_l1+abs_rel"
+    assert "step 3/3 loss" in (tmp_path / "a" / "train.log").read_text()
+    # the default-loss config cannot resume this run's checkpoint
+    with pytest.raises(See3DError, match="different training config"):
+        train_depth(DepthTrainConfig(steps=3, **SMALL), tmp_path / "a")
 
 
 def test_training_learns_resumes_and_exports(tmp_path):
@@ -56,7 +82,7 @@ def test_training_learns_resumes_and_exports(tmp_path):
     ck = tmp_path / "b" / "checkpoint.pt"
     state = torch.load(ck, weights_only=True)
     old = json.loads(state["config"])
-    del old["norm"], old["close_up"]
+    del old["norm"], old["close_up"], old["loss"]
     state["config"] = json.dumps(old, sort_keys=True)
     torch.save(state, ck)
     train_depth(cfg, tmp_path / "b")

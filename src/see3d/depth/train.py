@@ -32,6 +32,7 @@ from see3d.depth.tiny import TinyDepthConfig, TinyDepthNet
 from see3d.errors import See3DError
 
 KINDS = ("room", "objects", "street")
+LOSSES = ("log_l1", "log_l1+abs_rel")
 
 
 @dataclass
@@ -68,6 +69,10 @@ class DepthTrainConfig:
     tilt_deg: float = 1.0  #: "level": pitch and roll drawn uniformly in +- this (degrees)
     plain_ground: bool = False  #: "level": nearly uniform ground colour (:func:`extend_ground`)
     coord: bool = False  #: CoordConv input channels (TinyDepthConfig.coord)
+    #: training loss: "log_l1" (mean |ln pred - ln label|) or "log_l1+abs_rel" (plus the mean of
+    #: |pred / label - 1|, the evaluation's AbsRel per pixel: over-prediction costs more than
+    #: under-prediction, see :func:`depth_loss`)
+    loss: str = "log_l1"
     seed: int = 0
     log_every: int = 25
     checkpoint_every: int = 100
@@ -92,6 +97,8 @@ class DepthTrainConfig:
         lo, hi = self.focal_range
         if not (0 < lo <= hi):
             raise See3DError(f"focal range must be 0 < low <= high, got {self.focal_range}")
+        if self.loss not in LOSSES:
+            raise See3DError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.camera not in ("path", "level"):
             raise See3DError(f"camera must be 'path' or 'level', got {self.camera!r}")
         if self.camera == "level" and not (0.3 <= self.eye_height <= 3.0 and 0.0 <= self.tilt_deg <= 20.0):
@@ -421,6 +428,23 @@ def log_depth_loss(log_pred: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     return (log_pred[:, 0][valid] - torch.log(label[valid])).abs().mean()
 
 
+def depth_loss(log_pred: torch.Tensor, label: torch.Tensor, kind: str = "log_l1") -> torch.Tensor:
+    """The training loss over pixels with a positive label: ``"log_l1"`` = :func:`log_depth_loss`;
+    ``"log_l1+abs_rel"`` adds the mean ``|pred / label - 1|`` (AbsRel per pixel). For a pixel the
+    network cannot place, log-L1 alone is minimised by the median of the possible depths; the
+    AbsRel term moves the optimum towards the near ones (an over-prediction by ``k`` costs
+    ``k - 1``, an under-prediction at most 1), and its gradient grows with the over-prediction.
+    The log-L1 term keeps a unit gradient where the AbsRel term's vanishes (strong under-prediction)."""
+    if kind not in LOSSES:
+        raise See3DError(f"loss must be one of {', '.join(LOSSES)}, got {kind!r}")
+    loss = log_depth_loss(log_pred, label)
+    if kind == "log_l1+abs_rel":
+        valid = label > 0
+        if valid.any():
+            loss = loss + (torch.exp(log_pred[:, 0][valid] - torch.log(label[valid])) - 1.0).abs().mean()
+    return loss
+
+
 def _lr(cfg: DepthTrainConfig, step: int) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -503,7 +527,7 @@ def train_depth(
         x, y = make_batch(data, idx, cfg, rng)
         for g in opt.param_groups:
             g["lr"] = _lr(cfg, step)
-        loss = log_depth_loss(model.log_depth(x), y)
+        loss = depth_loss(model.log_depth(x), y, cfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
