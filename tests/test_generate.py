@@ -221,3 +221,25 @@ def test_generate_cli_mvd_group_writes_all_frames(tmp_path, capsys):
         assert sorted(p.name for p in (out / sub).iterdir()) == [f"{i:04d}.{ext}" for i in range(7)]
     assert len(read_transforms_json(out / "transforms.json")) == 7
     assert json.loads((out / "run.json").read_text())["config"]["group"] == 2
+
+
+def test_generate_fill_max_side_sets_the_models_working_size(tmp_path, capsys):
+    """--fill-max-side picks the diffusion filler's working size (speed knob); bad values are usage errors."""
+    from see3d.fill import get_filler
+    from see3d.synth import render_clip
+
+    assert get_filler("mvd", max_side=32).working_size(64, 96) == (20, 32)  # 21.3 rounded to the UNet multiple (4)
+    clip = render_clip(seed=1_000_003, frames=2, size=64, kind="room", trajectory="orbit")
+    Image.fromarray((clip.rgb[0] * 255).round().astype(np.uint8)).save(tmp_path / "room.png")
+    np.save(tmp_path / "room.npy", clip.depth[0].astype(np.float32))
+    k = clip.intrinsics
+    base = ["generate", str(tmp_path / "room.png"), "--depth", str(tmp_path / "room.npy"), "--fx", str(k.fx),
+            "--fill", "mvd", "--frames", "3", "--no-gaussians", "-q"]
+    assert main([*base, "--fill-max-side", "8", "-o", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
+    out = tmp_path / "o"
+    assert main([*base, "--fill-max-side", "32", "-o", str(out)]) == 0
+    assert json.loads((out / "run.json").read_text())["config"]["fill_max_side"] == 32
+    masks = [np.asarray(Image.open(out / "masks" / f"000{i}.png")) for i in range(3)]
+    views = [np.asarray(Image.open(out / "views" / f"000{i}.png")) for i in range(3)]
+    assert (masks[2] == 0).any() and views[2].shape == (64, 64, 3)

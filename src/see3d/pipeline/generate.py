@@ -53,6 +53,7 @@ class GenerateConfig:
     frames: int = 16
     fill: str = "telea"
     fill_model: str | None = None  #: path of MVD weights (``fill="mvd"``); None = bundled
+    fill_max_side: int | None = None  #: ``fill="mvd"``: the model's working size (longer side, px); None = its config's
     group: int = 4  #: ``fill="mvd"``: views generated per autoregressive group (0 = all from the input alone)
     max_anchors: int = 4  #: ... anchors of a group: the input + this many most recent generated views
     seed: int = 0
@@ -164,7 +165,10 @@ def generate_views(
     stage(f"fill ({config.fill})")
     if config.group < 0 or config.max_anchors < 0:
         raise See3DError(f"group and max_anchors must be >= 0, got {config.group} / {config.max_anchors}")
-    filler = get_filler(config.fill, config.fill_model)
+    if config.fill_max_side is not None and config.fill_max_side < 16:
+        raise See3DError(f"fill_max_side must be >= 16 pixels, got {config.fill_max_side}")
+    mvd_opts = {"max_side": config.fill_max_side} if config.fill == "mvd" and config.fill_max_side else {}
+    filler = get_filler(config.fill, config.fill_model, **mvd_opts)
     at_input = [bool(np.allclose(p, np.eye(4), atol=1e-9)) for p in poses]
     targets = [i for i, a in enumerate(at_input) if not a]
     fill_masks, ar_depths = masks.copy(), None
