@@ -161,8 +161,10 @@ def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000) -> str:
     rs = np.asarray(rs)
     lo0, hi0 = np.percentile(rs[:, 0], [2.5, 97.5])
     lo1, hi1 = np.percentile(rs[:, 1], [2.5, 97.5])
+    per_focal = "  ".join(f"{f:g}: {np.nanmean(a['cstm_label'][j]):.3f} / {np.nanmean(a['no_cstm'][j]):.3f}" for j, f in enumerate(focals))
     return (
         f"{a['cstm_label'].shape[1]} held-out scenes, {n} paired bootstrap resamples:\n"
+        f"AbsRel CSTM / no-CSTM per focal px: {per_focal}\n"
         f"CSTM unseen/seen {r0[0]:.2f} (95% interval {lo0:.2f}-{hi0:.2f}, P(<= 1.5) {np.mean(rs[:, 0] <= 1.5):.2f})\n"
         f"no-CSTM / CSTM at unseen focals {r0[1]:.2f}x (95% interval {lo1:.2f}-{hi1:.2f}, P(>= 3) {np.mean(rs[:, 1] >= 3):.2f})"
     )
