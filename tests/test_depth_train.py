@@ -305,6 +305,52 @@ def test_level_world_ground_depth_is_a_function_of_the_row():
     assert np.array_equal(a.poses, b.poses) and a.intrinsics.fx == 300.0 and b.intrinsics.fx == 900.0
 
 
+def test_side_objects_near_beside_the_axis_training_only():
+    """side_objects: extra objects 1.2-4 m from the camera, standing on the ground, beside the open view
+    ahead (the middle columns keep their depth), only nearer surfaces; validated; not in level_options."""
+    import math
+
+    from see3d.depth.train import SIDE_DISTANCE, _render_views_at, add_side_objects, extend_ground, level_options, level_poses
+    from see3d.synth import make_scene
+
+    with pytest.raises(See3DError, match="side_objects"):
+        DepthTrainConfig(camera="level", side_objects=1.5)
+    with pytest.raises(See3DError, match="camera='level'"):
+        DepthTrainConfig(side_objects=0.5)
+    cfg = DepthTrainConfig(camera="level", side_objects=0.5)
+    assert cfg.data_key()["side_objects"] == 0.5 and "side_objects" not in DepthTrainConfig(camera="level").data_key()
+    assert "side_objects" not in level_options(cfg)  # held-out views never get them
+
+    scene = extend_ground(make_scene(21, "objects"))
+    poses = level_poses(scene, np.random.default_rng(1), 4, height=1.65, tilt_deg=0.0)
+    added = 0
+    for i, c2w in enumerate(poses):
+        moved = add_side_objects(scene, c2w, 300.0, 256, np.random.default_rng(i))
+        new = [p for p, lab in enumerate(moved.labels) if lab == "side_object"]
+        added += len(new)
+        assert moved.labels[: len(scene.labels)] == scene.labels and float(moved.clearance(c2w[None, :3, 3])[0]) >= 0.4
+        yaw0 = math.atan2(c2w[0, 2], c2w[2, 2])
+        for p in new:
+            v = moved.center[p] - c2w[:3, 3]
+            d, off = math.hypot(v[0], v[2]), abs((math.atan2(v[0], v[2]) - yaw0 + math.pi) % (2 * math.pi) - math.pi)
+            assert SIDE_DISTANCE[0] <= d <= SIDE_DISTANCE[1] and math.radians(4.0) < off < math.atan(128 / 300.0)
+            assert moved.center[p, 1] + moved.half[p, 1] == pytest.approx(0.0)  # standing on the ground
+        assert add_side_objects(scene, c2w, 8000.0, 256, np.random.default_rng(i)) is scene  # no room in a narrow view
+    assert added >= 3  # 1-2 per view, some skipped (too wide for the field of view, or blocked)
+
+    base = {"height": 1.65, "tilt_deg": 0.0, "plain_ground": True}
+    a = _render_views_at(21, "objects", 4, (48, 64), 80.0, 0.0, 0.3, base)
+    b = _render_views_at(21, "objects", 4, (48, 64), 80.0, 0.0, 0.3, {**base, "side_objects": 1.0})
+    assert np.array_equal(a.poses, b.poses)
+    da, db = (np.where(np.isfinite(c.depth), c.depth, 1e9) for c in (a, b))
+    changed = db < da - 1e-4
+    assert changed.any() and np.all(db <= da + 1e-4) and db[changed].max() < SIDE_DISTANCE[1] + 1.0
+    mid = np.abs(np.arange(64) - 31.5) < 80.0 * math.tan(math.radians(3.0))
+    assert not changed[:, :, mid].any()  # the open view ahead is kept
+    c = _render_views_at(21, "objects", 4, (48, 64), 80.0, 0.0, 0.3, {**base, "side_objects": 1.0})
+    assert np.array_equal(b.rgb, c.rgb)  # deterministic
+
+
 @pytest.mark.slow
 def test_canonical_benchmark_recipes_and_bootstrap(tmp_path):
     """The benchmark's recipes make valid configs; its bootstrap of the goal ratios gives exactly 1x

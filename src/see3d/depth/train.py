@@ -69,6 +69,10 @@ class DepthTrainConfig:
     tilt_deg: float = 1.0  #: "level": pitch and roll drawn uniformly in +- this (degrees)
     plain_ground: bool = False  #: "level": nearly uniform ground colour (:func:`extend_ground`)
     coord: bool = False  #: CoordConv input channels (TinyDepthConfig.coord)
+    #: "level", training data only: this fraction of the views gets 1-2 extra objects 1-4 m
+    #: from the camera beside the open view ahead (:func:`add_side_objects`); the held-out views of
+    #: the benchmark never get them (:func:`level_options` leaves it out)
+    side_objects: float = 0.0
     #: training loss: "log_l1" (mean |ln pred - ln label|) or "log_l1+abs_rel" (plus the mean of
     #: |pred / label - 1|, the evaluation's AbsRel per pixel: over-prediction costs more than
     #: under-prediction, see :func:`depth_loss`)
@@ -105,6 +109,10 @@ class DepthTrainConfig:
             raise See3DError(f"level camera: eye height must be 0.3-3 m and tilt 0-20 degrees, got {self.eye_height}, {self.tilt_deg}")
         if self.coord and (self.crop is not None or self.resize_range is not None):
             raise See3DError("coord (CoordConv) needs the principal point at the canvas centre: use it without crop and resize_range")
+        if not (0.0 <= self.side_objects <= 1.0):
+            raise See3DError(f"side_objects must be a fraction in [0, 1], got {self.side_objects}")
+        if self.side_objects and self.camera != "level":
+            raise See3DError("side_objects needs camera='level'")
         if not (0.0 <= self.close_up <= 1.0) or not (0.05 <= self.near <= 10.0):
             raise See3DError(f"close_up must be in [0, 1] and near in [0.05, 10] m, got {self.close_up}, {self.near}")
 
@@ -112,6 +120,7 @@ class DepthTrainConfig:
         """The fields that decide the rendered data set."""
         keys = ("render_size", "focal_range", "scenes", "frames_per_scene", "kinds", "seed") + (("close_up", "near") if self.close_up else ())
         keys += ("camera", "eye_height", "tilt_deg", "plain_ground") if self.camera != "path" else ()
+        keys += ("side_objects",) if self.side_objects else ()
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items() if k in keys}
 
 
@@ -261,6 +270,64 @@ def level_poses(
     return np.stack(out)
 
 
+#: :func:`add_side_objects`: distance (m) of an added object's centre from the camera, log-uniform
+SIDE_DISTANCE = (1.2, 4.0)
+
+
+def add_side_objects(scene, c2w: np.ndarray, focal: float, width: int, rng: np.random.Generator, open_half_deg: float = 3.0):
+    """A copy of ``scene`` with 1-2 objects (box or cylinder, 0.3-1.4 m wide, 0.4-2.2 m tall,
+    standing on the ground) 1.2-4 m from the camera of pose ``c2w``, beside its optical axis.
+
+    Each object is at a heading offset left or right of the view's heading: its whole horizontal
+    extent between ``open_half_deg`` + 1 degree (outside :func:`level_poses`' open-view probe, so
+    the ground still recedes to the horizon in the middle) and 95% of the horizontal half field
+    of view of ``focal`` px over ``width`` px (so it is in the image). At the eye height of the
+    level recipe its foot is below the image bottom at every training focal: the near objects
+    whose depth a row cannot tell. Objects that do not fit (field of view too narrow, or too close
+    to the camera: less than 0.4 m of free space left at the eye) are skipped."""
+    import dataclasses
+
+    from see3d.synth.scene import BOX, CYLINDER, _object_material, _rot_y
+
+    eye, fwd = c2w[:3, 3], c2w[:3, 2]
+    yaw0 = math.atan2(fwd[0], fwd[2])
+    hfov = math.atan(0.95 * (width / 2.0) / float(focal))
+    ptype, center, rot, half, face_mat, labels, mats = [list(a) for a in (scene.ptype, scene.center, scene.rot, scene.half, scene.face_mat)] + [list(scene.labels), list(scene.materials)]
+    for _ in range(1 + int(rng.random() < 0.5)):
+        d = math.exp(rng.uniform(math.log(SIDE_DISTANCE[0]), math.log(SIDE_DISTANCE[1])))
+        w, h = rng.uniform(0.3, 1.4), rng.uniform(0.4, 2.2)
+        cyl, side, u, spin = rng.random() < 0.35, (-1.0 if rng.random() < 0.5 else 1.0), rng.random(), rng.uniform(-math.pi, math.pi)
+        r = w / 2.0 * (1.0 if cyl else math.sqrt(2.0))  # bounding radius in the ground plane
+        if d - r < 0.4 + 0.2:
+            continue
+        lo = math.radians(open_half_deg + 1.0) + math.asin(min(1.0, r / d))
+        if lo >= hfov:
+            continue
+        a = yaw0 + side * (lo + u * (hfov - lo))
+        c = np.array([eye[0] + d * math.sin(a), -h / 2.0, eye[2] + d * math.cos(a)])
+        if float(scene.clearance(c[None])[0]) < r + 0.05:  # inside / touching the scene's solids
+            continue
+        ptype.append(CYLINDER if cyl else BOX)
+        center.append(c)
+        rot.append(_rot_y(spin))
+        half.append(np.array([w / 2.0, h / 2.0, w / 2.0]))
+        mats.append(_object_material(rng, 0.6))
+        face_mat.append(np.full(6, len(mats) - 1, np.int32))
+        labels.append("side_object")
+    if len(labels) == len(scene.labels):
+        return scene
+    return dataclasses.replace(
+        scene,
+        ptype=np.asarray(ptype, np.int32),
+        center=np.asarray(center, np.float64),
+        rot=np.asarray(rot, np.float64),
+        half=np.asarray(half, np.float64),
+        face_mat=np.asarray(face_mat, np.int32),
+        labels=labels,
+        materials=mats,
+    )
+
+
 def _render_views_at(
     seed: int, kind: str, frames: int, size: tuple[int, int], focal: float, close_up: float, near: float, level: dict | None = None
 ):
@@ -274,7 +341,18 @@ def _render_views_at(
         h, w = size
         scene = extend_ground(make_scene(seed, kind), plain=bool(level.get("plain_ground", False)))
         poses = level_poses(scene, np.random.default_rng([int(seed), SCENE_KINDS.index(kind), 5151]), frames, level["height"], level["tilt_deg"])
-        clip = render_views(scene, Intrinsics(focal, focal, (w - 1) / 2.0, (h - 1) / 2.0, w, h), poses)
+        K = Intrinsics(focal, focal, (w - 1) / 2.0, (h - 1) / 2.0, w, h)
+        clip = render_views(scene, K, poses)
+        side = float(level.get("side_objects", 0.0))
+        if side:  # own stream: the poses and the views without side objects stay as without the option
+            srng = np.random.default_rng([int(seed), SCENE_KINDS.index(kind), 6262])
+            for i in range(len(poses)):
+                pick, sub = srng.random(), np.random.default_rng(srng.integers(1 << 62))
+                if pick < side:
+                    moved = add_side_objects(scene, poses[i], focal, w, sub)
+                    if moved is not scene:
+                        one = render_views(moved, K, poses[i : i + 1])
+                        clip.rgb[i], clip.depth[i] = one.rgb[0], one.depth[0]
         if level.get("plain_ground", False):
             # one sky colour (that of the horizon): the renderer's gradient by elevation spans more
             # colours at a short focal length than at a long one - a focal cue in every image
@@ -369,7 +447,7 @@ def _load_or_render(cfg: DepthTrainConfig, run: Path, log: Callable[[str], None]
         progress=lambda i, n: log(f"data: rendered {i}/{n} scenes") if i % step == 0 else None,
         close_up=cfg.close_up,
         near=cfg.near,
-        level=level_options(cfg),
+        level=None if cfg.camera != "level" else {**level_options(cfg), **({"side_objects": cfg.side_objects} if cfg.side_objects else {})},
     )
     from see3d.io.atomic import atomic_file
 
