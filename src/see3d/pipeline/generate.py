@@ -83,7 +83,6 @@ def fit_size(
     image: np.ndarray, depth: np.ndarray | None, intrinsics: Intrinsics, max_size: int
 ) -> tuple[np.ndarray, np.ndarray | None, Intrinsics]:
     """Downscale image, depth and intrinsics together so the longer side is at most ``max_size``."""
-
     H, W = image.shape[:2]
     if max(H, W) <= max_size:
         return image, depth, intrinsics
@@ -167,6 +166,11 @@ def generate_views(
         raise See3DError(f"group and max_anchors must be >= 0, got {config.group} / {config.max_anchors}")
     if config.fill_max_side is not None and config.fill_max_side < 16:
         raise See3DError(f"fill_max_side must be >= 16 pixels, got {config.fill_max_side}")
+    if config.gaussians and (config.gs_max_size < 16 or config.gs_max_gaussians < 1 or config.gs_iterations < 1):
+        raise See3DError(
+            "gs_max_size must be >= 16, gs_max_gaussians and gs_iterations >= 1; got "
+            f"{config.gs_max_size} / {config.gs_max_gaussians} / {config.gs_iterations}"
+        )
     mvd_opts = {"max_side": config.fill_max_side} if config.fill == "mvd" and config.fill_max_side else {}
     filler = get_filler(config.fill, config.fill_model, **mvd_opts)
     at_input = [bool(np.allclose(p, np.eye(4), atol=1e-9)) for p in poses]
