@@ -15,6 +15,7 @@ seen-focal AbsRel; without it, AbsRel at unseen focals >= 3x worse than with it.
     python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v3 --recipe '{"norm": "batch"}'
     python benchmarks/canonical_depth.py --runs runs/canonical_v2 --probe         # image-statistics probe
     python benchmarks/canonical_depth.py --runs runs/canonical_level_absrel --recipe '{"loss": "log_l1+abs_rel"}'
+    python benchmarks/canonical_depth.py --runs runs/canonical_level_side --recipe '{"side_objects": 0.5}'  # training views only
 
 Both copies use the recipe of ``--world`` (``level``: fixed-height near-horizontal cameras in
 outdoor scenes, CoordConv input; ``closeup``: session 2's close-up views, random resize, a global
