@@ -231,6 +231,7 @@ def level_poses(
     from see3d.camera.pose import look_at
     from see3d.synth.raycast import cast_rays
     from see3d.synth.scene import UP
+    from see3d.synth.trajectory import _yaw_pitch_roll
 
     lo, hi = scene.bounds
     probe = Intrinsics(1.0, 1.0, 0.0, 0.0, 1, 1)  # the optical axis only
@@ -253,10 +254,7 @@ def level_poses(
             if scene.clearance(eye) < clearance:
                 continue
             c2w = look_at(eye, eye + np.array([math.sin(yaw), 0.0, math.cos(yaw)]), UP)
-            cp, sp, cr, sr = math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
-            Rx = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])  # pitch about the camera x axis
-            Rz = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
-            c2w[:3, :3] = c2w[:3, :3] @ Rx @ Rz
+            c2w = _yaw_pitch_roll(c2w, 0.0, pitch, roll)  # pitch about the camera x axis, then roll
             t = float(cast_rays(scene, probe, c2w)[0][0, 0])
             if cone is not None:
                 ct, cid, _ = cast_rays(scene, cone, c2w)
