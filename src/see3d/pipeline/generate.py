@@ -298,13 +298,9 @@ def _fit_gaussians(result: GenerateResult, tmp: Path, config: GenerateConfig, pr
     from see3d.gs import GSTrainConfig, fit_gaussians, render_views, save_ply, save_splat
     from see3d.gs.reconstruct import fuse_point_cloud
 
-    views, depths, intr = result.views, result.depths, result.intrinsics
-    s = config.gs_max_size / max(intr.width, intr.height)
-    if s < 1.0:  # fit on smaller views (area-averaged colours, nearest depth); render at full size
-        intr = intr.scale(s)
-        size = (intr.width, intr.height)
-        views = np.stack([cv2.resize(v, size, interpolation=cv2.INTER_AREA) for v in views])
-        depths = np.stack([cv2.resize(d, size, interpolation=cv2.INTER_NEAREST) for d in depths])
+    # fit on smaller views (area-averaged colours, nearest depth); the video renders at full size
+    small = [fit_size(v, d, result.intrinsics, config.gs_max_size) for v, d in zip(result.views, result.depths)]
+    views, depths, intr = np.stack([v for v, _, _ in small]), np.stack([d for _, d, _ in small]), small[0][2]
     # start from every view's (warped or filled) depth, not only the input's
     n_init = max(1, config.gs_max_gaussians // 2)
     pts, cols = fuse_point_cloud(views, depths, intr, result.poses, max_points=n_init, seed=config.seed)
