@@ -3,13 +3,13 @@
     NUMBA_NUM_THREADS=2 OMP_NUM_THREADS=2 python benchmarks/rasterize.py   # 50k Gaussians, 256x256 and 512x512
     python benchmarks/rasterize.py --n 20000 --sizes 128 --dense full
 
-Threads: the numba kernels use ``NUMBA_NUM_THREADS`` threads (``prange`` over tiles);
+Threads: the numba kernels use ``NUMBA_NUM_THREADS`` threads (lanes of tiles);
 PyTorch's own ops (the loss, autograd bookkeeping, the dense reference) use
 ``--torch-threads`` (default 1, what ``see3d.gs.train`` uses during a fit). Unless
 ``OMP_WAIT_POLICY`` is already set, this script sets it to ``PASSIVE`` before importing
-PyTorch: numba's OpenMP layer runs on PyTorch's libgomp, whose idle threads otherwise spin
-after every parallel region; on a busy 2-core machine that spinning doubled the CPU time
-of one forward+backward. Run with ``OMP_WAIT_POLICY=ACTIVE`` to see the difference.
+PyTorch: libgomp's idle threads otherwise spin after every parallel region (with the
+former ``prange`` kernels, which ran on it, that doubled the CPU time of one
+forward+backward on a busy 2-core machine).
 
 The scene: Gaussians scattered through the view frustum 2-6 m in front of the camera,
 sized for a median 3-sigma radius of about 6 px at 256x256, opacities sigmoid(N(0, 1)),
@@ -30,6 +30,7 @@ import argparse
 import platform
 import resource
 import statistics
+import threading
 import time
 
 import numba
@@ -133,21 +134,28 @@ def scene_stats(params, viewmat, K, size):
         return int(proj.visible.sum()), float(r.median()), float(torch.cat(counts).mean()), int(tile_start[-1])
 
 
-_STAGES = ("project_forward_lanes", "sort_visible", "bin_gaussians", "composite_forward_lanes",
-           "composite_backward_lanes", "reduce_slots", "project_backward_lanes")
+_STAGES = ("project_forward", "sort_visible", "bin_gaussians", "composite_forward",
+           "composite_backward", "reduce_slots", "project_backward")
 
 
 def stage_breakdown(params, viewmat, K, size, reps):
-    """Median per-call (wall, process CPU) of each numba stage within forward+backward, and
-    of everything else (tensor conversions, PyTorch ops, autograd, Python)."""
+    """Median per-pass (wall, process CPU) of each numba stage within forward+backward, and
+    of everything else (tensor conversions, PyTorch ops, autograd, Python). A stage's lanes
+    run concurrently on several threads: its time is the window from its first lane's
+    start to its last lane's end."""
     rec: dict[str, list[tuple[float, float]]] = {k: [] for k in _STAGES}
     saved = {k: getattr(_nk, k) for k in _STAGES}
+    window: dict[str, list[float]] = {}
+    lock = threading.Lock()
 
     def timed(name, f):
         def w(*a):
             t0, c0 = time.perf_counter(), time.process_time()
             r = f(*a)
-            rec[name].append((time.perf_counter() - t0, time.process_time() - c0))
+            t1, c1 = time.perf_counter(), time.process_time()
+            with lock:
+                win = window.setdefault(name, [t0, t1, c0, c1])
+                win[0], win[1], win[2], win[3] = min(win[0], t0), max(win[1], t1), min(win[2], c0), max(win[3], c1)
             return r
         return w
 
@@ -156,9 +164,7 @@ def stage_breakdown(params, viewmat, K, size, reps):
         for k in _STAGES:
             setattr(_nk, k, timed(k, saved[k]))
         for i in range(reps + 1):
-            if i == 1:
-                for v in rec.values():
-                    v.clear()
+            window.clear()
             for p in params.values():
                 p.grad = None
             t0, c0 = time.perf_counter(), time.process_time()
@@ -166,6 +172,8 @@ def stage_breakdown(params, viewmat, K, size, reps):
             _loss(out).backward()
             if i > 0:
                 totals.append((time.perf_counter() - t0, time.process_time() - c0))
+                for k, (a0, a1, b0, b1) in window.items():
+                    rec[k].append((a1 - a0, b1 - b0))
     finally:
         for k in _STAGES:
             setattr(_nk, k, saved[k])

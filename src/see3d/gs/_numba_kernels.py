@@ -5,9 +5,9 @@ They compute exactly the maths of :mod:`see3d.gs._reference` (read that first), 
 * Binning: every visible Gaussian, taken in depth order, carries a conservative
   pixel box (its 3-sigma / alpha-threshold ellipse); it is listed in each 16x16 tile
   its box touches. Lists keep depth order.
-* Forward: tiles are independent; the ``*_lanes`` drivers ``prange`` over lanes of
-  tiles (one lane per numba thread, dealt by cost in :mod:`see3d.gs.rasterize`), each
-  running the serial per-tile function. For each Gaussian of the tile's list, only
+* Forward: tiles are independent; :mod:`see3d.gs.rasterize` deals them by cost into
+  lanes (one per numba thread) and runs the serial, ``nogil`` per-lane functions on
+  parallel threads (:func:`see3d._lanes.run_lanes`). For each Gaussian of the tile's list, only
   the pixels of its row spans inside the tile are visited; per-pixel transmittance lives in a
   small per-tile array; a pixel is done once its transmittance would fall below 1e-4,
   the tile once all its pixels are. No pixels x Gaussians tensor exists anywhere.
@@ -17,9 +17,9 @@ They compute exactly the maths of :mod:`see3d.gs._reference` (read that first), 
   per (tile, Gaussian) pair and are summed afterwards: no atomics, deterministic.
 
 Everything is float32; constants are float32 globals (a bare Python float literal would
-promote the arithmetic to float64). The heavy work is in serial per-tile functions; the
-``parallel=True`` drivers are small wrappers around them, so the ``prange`` compilation
-stays short (all kernels are cached on disk, ``cache=True``).
+promote the arithmetic to float64). No kernel is ``parallel=True`` (numba's parfor
+compilation cost ~1-2 s per driver on every fresh install); all are cached on disk
+(``cache=True``).
 """
 
 from __future__ import annotations
@@ -81,12 +81,11 @@ def row_span(mx, my, ca, cb, cc, plim, v, bx0, bx1):  # pragma: no cover - compi
     return lo, hi
 
 
-@nb.njit(cache=True, nogil=True)
-def sort_visible(depth, visible):  # pragma: no cover - compiled
-    """Indices of the visible Gaussians, nearest first; stable (ties keep input order)."""
-    idx = np.nonzero(visible)[0]
-    order = np.argsort(depth[idx], kind="mergesort")
-    return idx[order].astype(np.int32)
+def sort_visible(depth, visible):
+    """Indices of the visible Gaussians, nearest first; stable (ties keep input order).
+    Plain NumPy (as fast as numba's merge sort here, and nothing to compile)."""
+    idx = np.flatnonzero(visible)
+    return idx[np.argsort(depth[idx], kind="stable")].astype(np.int32)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -388,33 +387,6 @@ def composite_backward(
     for oi in range(tiles.shape[0]):
         backward_tile(tiles[oi], xy, conic, color, opac, depth, boxes, tile_start, tile_ids, width,
                       tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots, S, last)
-
-
-# --------------------------------------------------------------------------- parallel drivers
-# ``prange`` over lanes (one per numba thread): each lane is a list of tiles (or a range
-# of Gaussians) dealt by the caller so that the lanes cost about the same; the heavy
-# per-tile work is in the serial functions above, so these wrappers compile quickly.
-@nb.njit(cache=True, parallel=True)
-def composite_forward_lanes(
-    xy, conic, color, opac, depth, boxes, tile_start, tile_ids, tiles, lane_start, width,
-    rgb, accd, tfin, ncon,
-):  # pragma: no cover - compiled
-    """:func:`composite_forward` over ``tiles[lane_start[i]:lane_start[i + 1]]``, lanes in parallel."""
-    for i in nb.prange(lane_start.shape[0] - 1):
-        composite_forward(xy, conic, color, opac, depth, boxes, tile_start, tile_ids,
-                          tiles[lane_start[i] : lane_start[i + 1]], width, rgb, accd, tfin, ncon)
-
-
-@nb.njit(cache=True, parallel=True)
-def composite_backward_lanes(
-    xy, conic, color, opac, depth, boxes, tile_start, tile_ids, tiles, lane_start, width,
-    tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots,
-):  # pragma: no cover - compiled
-    """:func:`composite_backward` over ``tiles[lane_start[i]:lane_start[i + 1]]``, lanes in parallel."""
-    for i in nb.prange(lane_start.shape[0] - 1):
-        composite_backward(xy, conic, color, opac, depth, boxes, tile_start, tile_ids,
-                           tiles[lane_start[i] : lane_start[i + 1]], width,
-                           tfin, ncon, grad_rgb, grad_accd, grad_alpha, slots)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -865,27 +837,3 @@ def project_backward(
         d_means[i, 0] = dmx
         d_means[i, 1] = dmy
         d_means[i, 2] = dmz
-
-
-@nb.njit(cache=True, parallel=True)
-def project_forward_lanes(
-    bounds, means, quats, log_scales, logits, sh, deg, viewmat, cam, width, height, near, far,
-    means2d, conics, colors, opac, depths, radii, boxes, visible,
-):  # pragma: no cover - compiled
-    """:func:`project_forward` over the ranges ``bounds[i]..bounds[i + 1]``, in parallel."""
-    for i in nb.prange(bounds.shape[0] - 1):
-        project_forward(bounds[i], bounds[i + 1], means, quats, log_scales, logits, sh, deg, viewmat, cam,
-                        width, height, near, far, means2d, conics, colors, opac, depths, radii, boxes, visible)
-
-
-@nb.njit(cache=True, parallel=True)
-def project_backward_lanes(
-    bounds, means, quats, log_scales, logits, sh, deg, viewmat, cam, width, height, visible,
-    g_means2d, g_conics, g_colors, g_opac, g_depths,
-    d_means, d_quats, d_log_scales, d_logits, d_sh,
-):  # pragma: no cover - compiled
-    """:func:`project_backward` over the ranges ``bounds[i]..bounds[i + 1]``, in parallel."""
-    for i in nb.prange(bounds.shape[0] - 1):
-        project_backward(bounds[i], bounds[i + 1], means, quats, log_scales, logits, sh, deg, viewmat, cam,
-                         width, height, visible, g_means2d, g_conics, g_colors, g_opac, g_depths,
-                         d_means, d_quats, d_log_scales, d_logits, d_sh)

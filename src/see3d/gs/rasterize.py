@@ -4,8 +4,8 @@
 bins them into 16x16 tiles and composites them front to back. Three backends share
 one set of conventions and maths:
 
-* ``"numba"``: parallel CPU kernels (``prange`` over tiles, ``numba.get_num_threads()``
-  threads, e.g. ``NUMBA_NUM_THREADS=2``) for the projection, the per-pixel forward and
+* ``"numba"``: CPU kernels run on parallel threads over lanes of tiles
+  (``numba.get_num_threads()`` threads, e.g. ``NUMBA_NUM_THREADS=2``) for the projection, the per-pixel forward and
   a hand-written backward (:mod:`see3d.gs._numba_kernels`) behind ``torch.autograd.Function``s.
 * ``"torch"``: the dense pure-PyTorch reference (:mod:`see3d.gs._reference`); every
   pixel meets every Gaussian, so small cases only. It is the specification the
@@ -29,12 +29,13 @@ magnitude in pixels, the usual densification signal.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 
+from see3d._lanes import num_threads, run_lanes
 from see3d.errors import See3DError
 from see3d.gs import _numba_kernels as _nk
 from see3d.gs._project import Projected, depth_order, project_gaussians
@@ -83,12 +84,12 @@ def _tile_lanes(tile_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(tiles, lane_start)``: lane ``i`` is ``tiles[lane_start[i]:lane_start[i + 1]]``.
     Tiles are sorted by list length (the cost) and dealt in snake order, so every lane
-    gets a similar mix of heavy and light tiles; the kernels' ``prange`` gives each
-    thread one lane. Tiles write disjoint pixels and gradient slots: the result does
+    gets a similar mix of heavy and light tiles; each lane runs on its own thread
+    (:func:`see3d._lanes.run_lanes`). Tiles write disjoint pixels and gradient slots: the result does
     not depend on the split (tested bit for bit).
     """
     ntiles = tile_start.shape[0] - 1
-    nlanes = max(1, min(numba.get_num_threads(), ntiles))
+    nlanes = max(1, min(num_threads(), ntiles))
     if nlanes == 1 or int(tile_start[-1]) < _PARALLEL_MIN_PAIRS:
         return np.arange(ntiles, dtype=np.int64), np.array([0, ntiles], dtype=np.int64)
     by_cost = np.argsort(-np.diff(tile_start), kind="stable")
@@ -100,10 +101,11 @@ def _tile_lanes(tile_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tiles, lane_start
 
 
-def _range_lanes(n: int) -> np.ndarray:
-    """Bounds of a few contiguous ranges of ``0..n`` (one per numba thread, or one when small)."""
-    nlanes = max(1, min(numba.get_num_threads(), n // _PROJECT_MIN_PER_THREAD))
-    return np.linspace(0, n, nlanes + 1).astype(np.int64)
+def _range_lanes(n: int) -> list[tuple[int, int]]:
+    """A few contiguous ranges ``(start, end)`` of ``0..n`` (one per numba thread, or one when small)."""
+    nlanes = max(1, min(num_threads(), n // _PROJECT_MIN_PER_THREAD))
+    b = np.linspace(0, n, nlanes + 1).astype(np.int64)
+    return [(int(b[i]), int(b[i + 1])) for i in range(nlanes)]
 
 
 class _NumbaComposite(torch.autograd.Function):
@@ -125,7 +127,11 @@ class _NumbaComposite(torch.autograd.Function):
         ncon = np.zeros((height, width), dtype=np.int32)
 
         tiles, lanes = _tile_lanes(tile_start)
-        _nk.composite_forward_lanes(*arrs, box, tile_start, tile_ids, tiles, lanes, width, rgb, accd, tfin, ncon)
+        run_lanes([
+            functools.partial(_nk.composite_forward, *arrs, box, tile_start, tile_ids, tiles[a:b], width,
+                              rgb, accd, tfin, ncon)
+            for a, b in zip(lanes[:-1], lanes[1:])
+        ])
         ctx.saved = (arrs, box, tile_start, tile_ids, tiles, lanes, width, height, tfin, ncon)
         ctx.device = means2d.device
         dev = means2d.device
@@ -147,8 +153,11 @@ class _NumbaComposite(torch.autograd.Function):
         g_alpha = host(grad_alpha, (height, width))
         slots = np.zeros((tile_ids.shape[0], _nk.N_GRAD), dtype=np.float32)
 
-        _nk.composite_backward_lanes(*arrs, box, tile_start, tile_ids, tiles, lanes, width,
-                                     tfin, ncon, g_rgb, g_accd, g_alpha, slots)
+        run_lanes([
+            functools.partial(_nk.composite_backward, *arrs, box, tile_start, tile_ids, tiles[a:b], width,
+                              tfin, ncon, g_rgb, g_accd, g_alpha, slots)
+            for a, b in zip(lanes[:-1], lanes[1:])
+        ])
         g = torch.from_numpy(_nk.reduce_slots(slots, tile_ids, m)).to(ctx.device)
         return (
             g[:, _nk.G_MX : _nk.G_MY + 1],
@@ -183,8 +192,11 @@ class _NumbaProject(torch.autograd.Function):
         boxes = np.zeros((n, 4), np.int32)
         visible = np.zeros(n, np.bool_)
 
-        _nk.project_forward_lanes(_range_lanes(n), *host[:5], deg, host[5], cam, width, height, f32(near),
-                                  f32(far), means2d, conics, colors, opac, depths, radii, boxes, visible)
+        run_lanes([
+            functools.partial(_nk.project_forward, a, b, *host[:5], deg, host[5], cam, width, height, f32(near),
+                              f32(far), means2d, conics, colors, opac, depths, radii, boxes, visible)
+            for a, b in _range_lanes(n)
+        ])
         ctx.saved = (host, cam, width, height, deg, visible)
         ctx.meta = (means.device, [t.dtype for t in (means, quats, log_scales, opacity_logits, sh)])
         dev, dt = means.device, means.dtype
@@ -208,8 +220,11 @@ class _NumbaProject(torch.autograd.Function):
         gs = (prep(g_m2d, (n, 2)), prep(g_con, (n, 3)), prep(g_col, (n, 3)), prep(g_op, (n,)), prep(g_dep, (n,)))
         outs = [np.zeros_like(a) for a in host[:5]]
 
-        _nk.project_backward_lanes(_range_lanes(n), *host[:5], deg, host[5], cam, width, height, visible,
-                                   *gs, *outs)
+        run_lanes([
+            functools.partial(_nk.project_backward, a, b, *host[:5], deg, host[5], cam, width, height, visible,
+                              *gs, *outs)
+            for a, b in _range_lanes(n)
+        ])
         grads = [torch.from_numpy(a).to(device=device, dtype=dt) for a, dt in zip(outs, dtypes)]
         return (*grads, None, None, None, None, None, None, None)
 

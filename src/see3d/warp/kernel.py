@@ -22,24 +22,25 @@ Layout of the work (see :mod:`see3d.warp._common` for the four steps):
   inverse Jacobian and interpolates bilinearly between the linked samples of that
   cell (step 4), writes the outputs and resets the z-buffer row for the next target.
 
-Buffers are allocated once per thread and reused for all its targets; targets run in
-parallel (``prange``) over chunks. Geometry (projection, footprints, coverage boxes) is
+Buffers are allocated once per thread and reused for all its targets; chunks of targets
+run on parallel threads (:func:`see3d._lanes.run_lanes`, ``nogil`` kernel). Geometry (projection, footprints, coverage boxes) is
 float64 like the reference, so the masks agree; records and the interpolation are
 float32. Compiled once and cached on disk (``cache=True``): the first call in a fresh
-environment pays the compile (~25-30 s on the 2-core dev machine), later processes
-load it from the cache (first call ~1.4 s, nearly all of it numba's own start-up).
+environment pays the compile (~8 s on the 2-core dev machine; ~13 s with the former
+``prange`` driver), later processes load it from the cache.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 
 import llvmlite.binding as _llvm
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from see3d._lanes import num_threads, run_lanes
 from see3d.errors import See3DError
 from see3d.warp._common import DET_MIN, FAR_PIXELS, NEAR, Z_SKY, Z_SKY_THRESHOLD
 
@@ -435,17 +436,16 @@ def _warp_target(rgb, dsrc, flags, Ks, kt, P, width, height, mode, max_splat, ou
     _pass2(rgb, bufs, mode, out_rgb, out_depth, out_mask)
 
 
-@njit(cache=True, parallel=True)
-def _warp_all(rgb, dsrc, flags, Ks, Kt, P, width, height, mode, max_splat, out_rgb, out_depth, out_mask, chunks):
+@njit(nogil=True, **_JIT)
+def _warp_chunk(rgb, dsrc, flags, Ks, Kt, P, width, height, mode, max_splat, out_rgb, out_depth, out_mask, first, step):
+    """Targets ``first, first + step, ...`` (one chunk per thread; buffers allocated once per chunk)."""
     S, H, W, C = rgb.shape
-    T = Kt.shape[0]
-    for c in prange(chunks):  # one chunk of targets per thread, buffers allocated once per chunk
-        bufs = _buffers(S * H * W, W, width, height)
-        for t in range(c, T, chunks):
-            _warp_target(
-                rgb, dsrc, flags, Ks, Kt[t], P[t], width, height, mode, max_splat,
-                out_rgb[t], out_depth[t], out_mask[t], bufs,
-            )
+    bufs = _buffers(S * H * W, W, width, height)
+    for t in range(first, Kt.shape[0], step):
+        _warp_target(
+            rgb, dsrc, flags, Ks, Kt[t], P[t], width, height, mode, max_splat,
+            out_rgb[t], out_depth[t], out_mask[t], bufs,
+        )
 
 
 def warp_numba(
@@ -472,7 +472,7 @@ def warp_numba(
     out_mask = np.zeros((T, height, width), np.bool_)
     with vectoriser_limits():
         flags, dsrc = _source_flags(np.ascontiguousarray(depth, dtype=np.float64), float(edge_tol))
-        _warp_all(
+        args = (
             np.ascontiguousarray(rgb, dtype=np.float32),
             dsrc,
             flags,
@@ -480,7 +480,9 @@ def warp_numba(
             np.ascontiguousarray(Kt, dtype=np.float64),
             np.ascontiguousarray(P, dtype=np.float64),
             int(width), int(height), int(mode), float(max_splat),
-            out_rgb, out_depth, out_mask, max(1, min(T, numba.get_num_threads())),
+            out_rgb, out_depth, out_mask,
         )
+        chunks = max(1, min(T, num_threads()))
+        run_lanes([functools.partial(_warp_chunk, *args, c, chunks) for c in range(chunks)])
     return out_rgb, out_depth, out_mask
 
