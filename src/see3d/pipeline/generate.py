@@ -244,8 +244,21 @@ def generate(
 ) -> GenerateResult:
     """Run the whole job and write the output folder atomically (see the module docstring)."""
     stage = on_stage or (lambda s: None)
+    warm = None
+    if config.gaussians:  # first run of a fresh install: compile the rasterizer while warping
+        from see3d.gs.train import prewarm_kernels
+
+        warm = prewarm_kernels()
+    try:
+        return _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm)
+    finally:
+        if warm is not None:
+            warm.cancel()
+
+
+def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm) -> GenerateResult:
     with atomic_output_dir(out_dir) as tmp:
-        result = generate_views(image, depth, intrinsics, config, on_stage, progress)
+        result = generate_views(image, depth, intrinsics, config, stage, progress)
         t0 = time.perf_counter()
         stage("write")
         for sub in ("views", "masks", "depth"):
@@ -271,6 +284,8 @@ def generate(
         if config.gaussians:
             t0 = time.perf_counter()
             stage("3D Gaussian splatting")
+            if warm is not None:
+                warm.wait()
             _fit_gaussians(result, tmp, config, progress)
             result.timings["gaussians"] = time.perf_counter() - t0
         (tmp / "run.json").write_text(
