@@ -24,7 +24,6 @@ def test_prewarm_compiles_into_the_cache_the_parent_then_loads(tmp_path, monkeyp
     (tmp_path / "jit_probe_mod.py").write_text(MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
     sys.modules.pop("jit_probe_mod", None)
     mod = importlib.import_module("jit_probe_mod")
     try:
