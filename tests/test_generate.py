@@ -11,6 +11,7 @@ from PIL import Image
 
 from see3d.camera import TrajectoryConfig, make_trajectory, scene_depth_of
 from see3d.cli import main
+from see3d.errors import See3DError
 from see3d.io import read_point_ply, read_transforms_json, read_video
 
 
@@ -243,3 +244,30 @@ def test_generate_fill_max_side_sets_the_models_working_size(tmp_path, capsys):
     masks = [np.asarray(Image.open(out / "masks" / f"000{i}.png")) for i in range(3)]
     views = [np.asarray(Image.open(out / "views" / f"000{i}.png")) for i in range(3)]
     assert (masks[2] == 0).any() and views[2].shape == (64, 64, 3)
+
+
+def test_fill_auto_is_mvd_on_cuda_and_telea_on_cpu(monkeypatch):
+    """`--fill auto` (the default): the diffusion model where a CUDA device makes it fast, Telea on a CPU."""
+    import torch
+
+    from see3d.fill import get_filler, resolve_fill
+    from see3d.pipeline import GenerateConfig
+
+    assert GenerateConfig().fill == "auto"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_fill("auto")[0] == "telea" and get_filler("auto").name == "telea"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_fill("auto")[0] == "mvd"
+    assert resolve_fill("ns") == ("ns", "chosen")
+    with pytest.raises(See3DError, match="unknown filler"):
+        resolve_fill("magic")
+
+
+def test_generate_records_the_filler_that_ran(motorcycle_out):
+    out, _, log = motorcycle_out
+    import torch
+
+    expected = "mvd" if torch.cuda.is_available() else "telea"
+    assert f"fill ({expected}; auto:" in log
+    meta = json.loads((out / "transforms.json").read_text())
+    assert meta["see3d"]["fill"] == expected

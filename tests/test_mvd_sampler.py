@@ -232,3 +232,27 @@ def test_latent_space_model_with_local_vae_folder(tmp_path):
     masks[:, 4:10, 6:14] = 0
     out = filler.fill(warped, masks, refs=warped[:1], seed=0)
     assert out.shape == warped.shape and np.array_equal(out[masks == 1], warped[masks == 1])
+
+
+def test_filler_device_choice(tmp_path, monkeypatch):
+    """The filler runs where it is told (default: CUDA if PyTorch sees it, else the CPU) and
+    gives the same result for the same seed; asking for CUDA without one is a clear error."""
+    m = tiny_model(prefill="telea", strength=0.5)
+    m.save_pretrained(tmp_path / "m")
+    rng = np.random.default_rng(1)
+    refs = rng.random((1, 16, 16, 3)).astype(np.float32)
+    warped = rng.random((2, 16, 16, 3)).astype(np.float32)
+    masks = np.ones((2, 16, 16), np.float32)
+    masks[:, 4:10, 4:12] = 0
+    auto = MVDFiller.from_pretrained(tmp_path / "m")
+    assert auto.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    cpu = MVDFiller.from_pretrained(tmp_path / "m", device="cpu")
+    assert next(cpu.model.parameters()).device.type == "cpu"
+    a = cpu.fill(warped, masks, refs=refs, seed=3)
+    assert np.array_equal(a, MVDFiller.from_pretrained(tmp_path / "m", device="cpu").fill(warped, masks, refs=refs, seed=3))
+    if torch.cuda.is_available():  # the noise comes from a CPU generator: same samples up to float rounding
+        g = MVDFiller.from_pretrained(tmp_path / "m", device="cuda").fill(warped, masks, refs=refs, seed=3)
+        assert np.abs(g - a).max() < 1e-3
+    else:
+        with pytest.raises(See3DError, match="no CUDA device"):
+            MVDFiller.from_pretrained(tmp_path / "m", device="cuda")

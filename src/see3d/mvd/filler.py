@@ -36,8 +36,16 @@ class MVDFiller:
 
     name = "mvd"
 
-    def __init__(self, model: MVDModel, context: torch.Tensor | None = None, **overrides):
-        self.model = model.eval()
+    def __init__(self, model: MVDModel, context: torch.Tensor | None = None, device: str | torch.device | None = None, **overrides):
+        """``device``: where the model runs (``None``: the first CUDA device if PyTorch sees one,
+        else the CPU). Inputs and outputs stay NumPy on the host; the noise is drawn on the CPU,
+        so a seed gives the same noise on every device."""
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise See3DError(f"mvd fill: device {device!r} requested but PyTorch sees no CUDA device")
+        self.model = model.to(self.device).eval()
         self.context = context
         for k, v in overrides.items():
             if not hasattr(model.config, k):
@@ -46,7 +54,7 @@ class MVDFiller:
         model.config.__post_init__()
 
     @classmethod
-    def from_pretrained(cls, path: str | Path | None = None, **overrides) -> "MVDFiller":
+    def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device | None = None, **overrides) -> "MVDFiller":
         """Load a model folder (default: the bundled small model); ``overrides``: steps, samples, ..."""
         from see3d.mvd import default_model_path
 
@@ -56,7 +64,7 @@ class MVDFiller:
                 f"no multi-view diffusion weights at {path}; train them with `see3d train mvd` "
                 "or use --fill telea"
             )
-        return cls(MVDModel.from_pretrained(path), **overrides)
+        return cls(MVDModel.from_pretrained(path), device=device, **overrides)
 
     def working_size(self, h: int, w: int) -> tuple[int, int]:
         cfg = self.model.config
@@ -104,15 +112,16 @@ class MVDFiller:
         tw = torch.from_numpy(np.stack(small_rgb)).permute(0, 3, 1, 2).float()
         tm = torch.from_numpy(np.stack(small_m))[:, None].float()
         tr = torch.from_numpy(small_refs).permute(0, 3, 1, 2).float()
-        cond_img = model.prepare_condition(tw, tm)
-        cond = model.encode(cond_img)
-        ref_z = model.encode(tr)
-        mz = model.encode_mask(tm)
+        cond_img = model.prepare_condition(tw, tm)  # on the host (OpenCV pre-fill)
+        dev = self.device
+        cond = model.encode(cond_img.to(dev))
+        ref_z = model.encode(tr.to(dev))
+        mz = model.encode_mask(tm.to(dev))
         acc = None
         n = model.config.samples
         for k in range(n):
             z = sample_views(model, ref_z, cond, mz, seed=seed + 1000 * k, steps=steps, context=self.context, progress=progress)
-            img = model.decode(z)
+            img = model.decode(z).float().cpu()
             acc = img if acc is None else acc + img
         gen = (acc / n).permute(0, 2, 3, 1).numpy()
         residual = model.config.compose == "residual"

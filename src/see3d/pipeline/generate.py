@@ -51,7 +51,7 @@ class GenerateConfig:
 
     trajectory: str = "orbit"
     frames: int = 16
-    fill: str = "telea"
+    fill: str = "auto"  #: ``auto`` = ``mvd`` with a CUDA device, else ``telea`` (:func:`see3d.fill.resolve_fill`)
     fill_model: str | None = None  #: path of MVD weights (``fill="mvd"``); None = bundled
     fill_max_side: int | None = None  #: ``fill="mvd"``: the model's working size (longer side, px); None = its config's
     group: int = 4  #: ``fill="mvd"``: views generated per autoregressive group (0 = all from the input alone)
@@ -77,6 +77,7 @@ class GenerateResult:
     #: float32 [N, H, W], 1 = pixel the filler was given (the input's warp; in autoregressive mode
     #: also what the anchors of the view's group cover)
     fill_masks: np.ndarray | None = None
+    fill: str = ""  #: the filler that ran (``auto`` resolved)
 
 
 def fit_size(
@@ -125,7 +126,7 @@ def generate_views(
     progress: bool = False,
 ) -> GenerateResult:
     """The in-memory part of :func:`generate`: warp ``image`` along the trajectory and fill holes."""
-    from see3d.fill import get_filler
+    from see3d.fill import get_filler, resolve_fill
     from see3d.warp import warp_views
 
     stage = on_stage or (lambda s: None)
@@ -161,7 +162,8 @@ def generate_views(
     timings["warp"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    stage(f"fill ({config.fill})")
+    fill, why = resolve_fill(config.fill)
+    stage(f"fill ({fill}; {why})" if config.fill == "auto" else f"fill ({fill})")
     if config.group < 0 or config.max_anchors < 0:
         raise See3DError(f"group and max_anchors must be >= 0, got {config.group} / {config.max_anchors}")
     if config.fill_max_side is not None and config.fill_max_side < 16:
@@ -171,12 +173,12 @@ def generate_views(
             "gs_max_size must be >= 16, gs_max_gaussians and gs_iterations >= 1; got "
             f"{config.gs_max_size} / {config.gs_max_gaussians} / {config.gs_iterations}"
         )
-    mvd_opts = {"max_side": config.fill_max_side} if config.fill == "mvd" and config.fill_max_side else {}
-    filler = get_filler(config.fill, config.fill_model, **mvd_opts)
+    mvd_opts = {"max_side": config.fill_max_side} if fill == "mvd" and config.fill_max_side else {}
+    filler = get_filler(fill, config.fill_model, **mvd_opts)
     at_input = [bool(np.allclose(p, np.eye(4), atol=1e-9)) for p in poses]
     targets = [i for i, a in enumerate(at_input) if not a]
     fill_masks, ar_depths = masks.copy(), None
-    if config.fill == "mvd" and config.group > 0 and len(targets) > config.group:
+    if fill == "mvd" and config.group > 0 and len(targets) > config.group:
         views, fill_masks, ar_depths = _fill_mvd_autoregressive(filler, img, depth, intrinsics, poses, targets, warped, config, progress)
     else:
         views = filler.fill(warped, masks, refs=img[None], seed=config.seed, progress=progress)
@@ -191,7 +193,7 @@ def generate_views(
     if ar_depths is not None:  # the depth the generated views were warped with (anchors included)
         depths[targets] = ar_depths[targets]
     timings["fill"] = time.perf_counter() - t0
-    return GenerateResult(views, masks, depths, poses, intrinsics, timings, fill_masks)
+    return GenerateResult(views, masks, depths, poses, intrinsics, timings, fill_masks, fill)
 
 
 def _fill_mvd_autoregressive(filler, img, depth, intrinsics, poses, targets, warped, config, progress):
@@ -275,7 +277,7 @@ def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source
             result.poses,
             intrinsics,
             names,
-            extra={"see3d": {"trajectory": config.trajectory, "fill": config.fill, "source": source or {}}},
+            extra={"see3d": {"trajectory": config.trajectory, "fill": result.fill, "source": source or {}}},
         )
         n = write_video(tmp / "video.mp4", (to_uint8(v) for v in result.views), fps=config.fps)
         pts, cols = _input_point_cloud(to_float(image), result.depths[0], intrinsics, config.max_points, config.seed)
