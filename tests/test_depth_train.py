@@ -379,3 +379,42 @@ def test_canonical_benchmark_recipes_and_bootstrap(tmp_path):
     a = bench.per_image_abs_rel(tmp_path, bench.LEVEL_RECIPE, [400.0], scenes=2)
     assert a["cstm_label"].shape == (1, 2) and np.all(a["cstm_label"] > 0)
     assert "ground" in bench.breakdown(tmp_path, bench.LEVEL_RECIPE, 400.0, scenes=2)
+
+
+def test_level_views_in_rooms_stand_at_eye_height_facing_a_wall_metres_away():
+    """Indoors the level camera keeps its height and tilt, needs only INDOOR_MIN_FREE m ahead, and
+    sees a room at room distances (median depth 1-8 m)."""
+    from see3d.depth.train import INDOOR_MIN_FREE, level_poses
+    from see3d.synth import make_scene
+    from see3d.synth.raycast import cast_rays
+    from see3d.camera import Intrinsics
+
+    scene = make_scene(5, "room")
+    poses = level_poses(scene, np.random.default_rng(1), 5, height=1.5, tilt_deg=1.0)
+    assert np.allclose(poses[:, 1, 3], -1.5)
+    axis = Intrinsics(1.0, 1.0, 0.0, 0.0, 1, 1)
+    free = [float(cast_rays(scene, axis, p)[0][0, 0]) for p in poses]
+    assert all(INDOOR_MIN_FREE <= f < 10.0 for f in free)
+    data = render_depth_set(2, 2, (48, 64), focals=[40.0], kinds=("room",), level={"height": 1.5, "tilt_deg": 1.0})
+    d = data.depth.astype(np.float32)
+    assert (d > 0).all() and all(1.0 < np.median(x) < 8.0 for x in d)
+
+
+def test_train_depth_cli_reads_a_config_file_and_options_override_it(tmp_path, capsys):
+    from see3d.cli import main
+
+    cfg_file = tmp_path / "small.toml"
+    cfg_file.write_text(
+        "steps = 2\nchannels = [8, 16, 32]\nimage_size = [32, 48]\nrender_size = [32, 48]\nscenes = 2\n"
+        "frames_per_scene = 2\nbatch = 2\nwarmup = 1\nloss = \"log_l1+abs_rel\"\nfocal_range = [100.0, 200.0]\n"
+    )
+    out = tmp_path / "run"
+    assert main(["train", "depth", "--config", str(cfg_file), "--out", str(out), "--steps", "3", "--focal-max", "150", "-q"]) == 0
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["steps"] == 3 and saved["loss"] == "log_l1+abs_rel" and saved["render_size"] == [32, 48]
+    assert saved["focal_range"] == [100.0, 150.0]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("stepz = 2\n")
+    assert main(["train", "depth", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"]) == 2
+    assert "unknown fields stepz" in capsys.readouterr().err
+    assert not (tmp_path / "r2").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -232,15 +233,16 @@ def eval_depth_cmd(
 
 def train_depth_cmd(
     out: Path = typer.Option(Path("runs/depth_tiny"), "--out", "-o", help="Run folder (log, checkpoint, data cache, model/); resumes if it exists."),
-    variant: str = typer.Option("label", "--variant", help="label (CSTM_label) | image (CSTM_image) | none (no canonical transform)."),
-    steps: int = typer.Option(1500, "--steps", min=1),
-    batch: int = typer.Option(8, "--batch", min=1),
-    lr: float = typer.Option(2e-3, "--lr"),
-    scenes: int = typer.Option(500, "--scenes", min=1, help="Synth scenes to render (each with its own focal)."),
-    frames: int = typer.Option(3, "--frames", min=1, help="Views per scene."),
-    focal_min: float = typer.Option(300.0, "--focal-min"),
-    focal_max: float = typer.Option(2000.0, "--focal-max"),
-    seed: int = typer.Option(0, "--seed"),
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML / JSON file of DepthTrainConfig fields (e.g. src/see3d/depth/configs/tiny_level.toml); the options below override it where given."),
+    variant: Optional[str] = typer.Option(None, "--variant", help="label (CSTM_label) | image (CSTM_image) | none (no canonical transform). [default: label]"),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="[default: 1500]"),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="[default: 8]"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="[default: 0.002]"),
+    scenes: Optional[int] = typer.Option(None, "--scenes", min=1, help="Synth scenes to render (each with its own focal). [default: 500]"),
+    frames: Optional[int] = typer.Option(None, "--frames", min=1, help="Views per scene. [default: 3]"),
+    focal_min: Optional[float] = typer.Option(None, "--focal-min", help="[default: 300]"),
+    focal_max: Optional[float] = typer.Option(None, "--focal-max", help="[default: 2000]"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="[default: 0]"),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads."),
     export: Optional[Path] = typer.Option(None, "--export", help="Also write the model as one .safetensors file (+ .json config), e.g. src/see3d/assets/depth_tiny.safetensors."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -250,17 +252,24 @@ def train_depth_cmd(
 
     from see3d.depth.train import DepthTrainConfig, export_bundled, train_depth
 
-    cfg = DepthTrainConfig(
-        variant=None if variant == "none" else variant,
+    given = dict(
+        variant=variant,
         steps=steps,
         batch=batch,
         lr=lr,
         scenes=scenes,
         frames_per_scene=frames,
-        focal_range=(focal_min, focal_max),
         seed=seed,
         threads=threads,
     )
+    if config is not None:
+        cfg = DepthTrainConfig.from_file(config, **given)
+    else:
+        cfg = DepthTrainConfig(**{k: v for k, v in given.items() if v is not None})
+    if focal_min is not None or focal_max is not None:
+        lo, hi = cfg.focal_range
+        cfg = DepthTrainConfig(**{**asdict(cfg), "focal_range": (focal_min or lo, focal_max or hi)})
+    steps = cfg.steps
     bar = tqdm(total=steps, desc="train depth", unit="step", disable=quiet, file=sys.stderr)
 
     def on_step(i, n, loss):

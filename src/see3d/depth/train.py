@@ -30,6 +30,7 @@ from see3d.camera import canonical as cano
 from see3d.camera.intrinsics import Intrinsics
 from see3d.depth.tiny import TinyDepthConfig, TinyDepthNet
 from see3d.errors import See3DError
+from see3d.io.config import check_fields, read_config_file
 
 KINDS = ("room", "objects", "street")
 LOSSES = ("log_l1", "log_l1+abs_rel")
@@ -116,6 +117,15 @@ class DepthTrainConfig:
         if not (0.0 <= self.close_up <= 1.0) or not (0.05 <= self.near <= 10.0):
             raise See3DError(f"close_up must be in [0, 1] and near in [0.05, 10] m, got {self.close_up}, {self.near}")
 
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides) -> "DepthTrainConfig":
+        """A config from a TOML / JSON file of its fields (e.g. ``src/see3d/depth/configs/*.toml``);
+        ``overrides`` (not None) replace the file's values."""
+        d = read_config_file(path, "depth train config")
+        d.update({k: v for k, v in overrides.items() if v is not None})
+        check_fields(cls, d, "depth train config")
+        return cls(**d)
+
     def data_key(self) -> dict:
         """The fields that decide the rendered data set."""
         keys = ("render_size", "focal_range", "scenes", "frames_per_scene", "kinds", "seed") + (("close_up", "near") if self.close_up else ())
@@ -201,6 +211,10 @@ def extend_ground(scene, radius: float = LEVEL_GROUND_RADIUS, plain: bool = Fals
     return scene
 
 
+#: :func:`level_poses` in rooms: free space (m) required along the optical axis.
+INDOOR_MIN_FREE = 1.0
+
+
 def level_poses(
     scene,
     rng: np.random.Generator,
@@ -223,7 +237,10 @@ def level_poses(
     degrees of the axis (2.3 x 3.0 covers a 2500 px view of a 192 x 256 image) meets the
     ground, the sky, or a surface at least ``open_depth`` m away - as from a car on an open
     road, the ground is seen receding towards the horizon in the middle of every view, and
-    nothing near stands in it whose foot is out of sight at a long focal length. In such a world the ground at image row
+    nothing near stands in it whose foot is out of sight at a long focal length. In a room
+    (``scene.kind == "room"``) the eye stands on the floor's level the same way, but only
+    ``INDOOR_MIN_FREE`` m must be free ahead and there is no open-view probe (floor and walls
+    fill the view, as in a handheld indoor photo). In such a world the ground at image row
     offset ``y`` (pixels below the principal point) has depth ``f * height / y`` for a level
     camera: its canonical depth ``1000 * height / y`` does not depend on the focal length.
     Deterministic given ``rng``; poses do not depend on the focal length.
@@ -233,6 +250,8 @@ def level_poses(
     from see3d.synth.scene import UP
     from see3d.synth.trajectory import _yaw_pitch_roll
 
+    if scene.kind == "room":  # indoors: a wall a few metres ahead is the norm, no horizon to keep open
+        min_free, open_view = min(min_free, INDOOR_MIN_FREE), None
     lo, hi = scene.bounds
     probe = Intrinsics(1.0, 1.0, 0.0, 0.0, 1, 1)  # the optical axis only
     ground = np.array([p for p, lab in enumerate(scene.labels) if lab == "ground"], np.int64)

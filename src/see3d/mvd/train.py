@@ -18,15 +18,15 @@ import json
 import math
 import shutil
 import time
-import tomllib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from see3d.errors import See3DError
+from see3d.io.config import check_fields, read_config_file
 from see3d.mvd.condition import build_condition
 from see3d.mvd.data import make_sample, make_source
 from see3d.mvd.model import MVDConfig, MVDModel, prefill_telea
@@ -97,22 +97,12 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise See3DError(f"train config: unknown fields {', '.join(unknown)}")
+        check_fields(cls, d, "train config")
         return cls(**d)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise See3DError(f"train config not found: {path}")
-        try:
-            d = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-            raise See3DError(f"cannot parse train config {path}: {e}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(read_config_file(path, "train config"))
 
 
 # ----------------------------------------------------------------------------------------------
