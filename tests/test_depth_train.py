@@ -418,3 +418,17 @@ def test_train_depth_cli_reads_a_config_file_and_options_override_it(tmp_path, c
     assert main(["train", "depth", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"]) == 2
     assert "unknown fields stepz" in capsys.readouterr().err
     assert not (tmp_path / "r2").exists()
+
+
+def test_mixed_cameras_alternate_level_and_hand_held_scenes():
+    lv = {"height": 1.65, "tilt_deg": 1.0}
+    args = (2, 2, (24, 32))
+    kw = dict(focals=[30.0], kinds=("objects",))
+    mixed = render_depth_set(*args, level=lv, mixed=True, **kw)
+    level = render_depth_set(*args, level=lv, **kw)
+    path = render_depth_set(*args, **kw)
+    assert np.array_equal(mixed.rgb[:2], level.rgb[:2]) and np.array_equal(mixed.rgb[2:], path.rgb[2:])
+    assert not np.array_equal(level.rgb[2:], path.rgb[2:])
+    assert DepthTrainConfig(camera="mixed").data_key()["camera"] == "mixed"
+    with pytest.raises(See3DError, match="camera must be one of"):
+        DepthTrainConfig(camera="drone")

@@ -33,6 +33,7 @@ from see3d.errors import See3DError
 from see3d.io.config import check_fields, read_config_file
 
 KINDS = ("room", "objects", "street")
+CAMERAS = ("path", "level", "mixed")
 LOSSES = ("log_l1", "log_l1+abs_rel")
 
 
@@ -64,7 +65,8 @@ class DepthTrainConfig:
     crop: tuple[int, int] | None = None
     #: camera placement of the rendered views: "path" (:func:`see3d.synth.sample_trajectory`, hand-held
     #: paths at 1.1-1.7 m looking at content) or "level" (:func:`level_poses`: every view at one
-    #: fixed eye height, near-horizontal, a consistent metric world like a car's camera)
+    #: fixed eye height, near-horizontal, a consistent metric world like a car's camera) or
+    #: "mixed" (every other scene "level", the rest "path")
     camera: str = "path"
     eye_height: float = 1.65  #: "level": camera height above the ground (m)
     tilt_deg: float = 1.0  #: "level": pitch and roll drawn uniformly in +- this (degrees)
@@ -104,16 +106,16 @@ class DepthTrainConfig:
             raise See3DError(f"focal range must be 0 < low <= high, got {self.focal_range}")
         if self.loss not in LOSSES:
             raise See3DError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.camera not in ("path", "level"):
-            raise See3DError(f"camera must be 'path' or 'level', got {self.camera!r}")
-        if self.camera == "level" and not (0.3 <= self.eye_height <= 3.0 and 0.0 <= self.tilt_deg <= 20.0):
+        if self.camera not in CAMERAS:
+            raise See3DError(f"camera must be one of {', '.join(CAMERAS)}, got {self.camera!r}")
+        if self.camera != "path" and not (0.3 <= self.eye_height <= 3.0 and 0.0 <= self.tilt_deg <= 20.0):
             raise See3DError(f"level camera: eye height must be 0.3-3 m and tilt 0-20 degrees, got {self.eye_height}, {self.tilt_deg}")
         if self.coord and (self.crop is not None or self.resize_range is not None):
             raise See3DError("coord (CoordConv) needs the principal point at the canvas centre: use it without crop and resize_range")
         if not (0.0 <= self.side_objects <= 1.0):
             raise See3DError(f"side_objects must be a fraction in [0, 1], got {self.side_objects}")
-        if self.side_objects and self.camera != "level":
-            raise See3DError("side_objects needs camera='level'")
+        if self.side_objects and self.camera == "path":
+            raise See3DError("side_objects needs camera='level' or 'mixed'")
         if not (0.0 <= self.close_up <= 1.0) or not (0.05 <= self.near <= 10.0):
             raise See3DError(f"close_up must be in [0, 1] and near in [0.05, 10] m, got {self.close_up}, {self.near}")
 
@@ -402,12 +404,14 @@ def render_depth_set(
     close_up: float = 0.0,
     near: float = 0.3,
     level: dict | None = None,
+    mixed: bool = False,
 ) -> SynthDepthSet:
     """Render ``scenes`` clips (scene seeds from ``seed * 100003 + 1`` on, skipping seeds whose
     scene has no free-space camera path), focal log-uniform in
     ``focal_range`` or cycling through ``focals``; ``close_up`` > 0 moves that fraction of
     the views closer (:func:`dolly_poses`); ``level`` = ``{"height": m, "tilt_deg": deg}`` renders
-    :func:`level_poses` views instead."""
+    :func:`level_poses` views instead; ``mixed``: only every other scene (even ``i``) gets them,
+    the others hand-held camera paths."""
     from see3d.io.images import to_uint8
 
     rng = np.random.default_rng([seed, 17])
@@ -423,7 +427,8 @@ def render_depth_set(
         for _ in range(20):  # a few scenes have no free-space camera path: take the next seed
             scene_seed += 1
             try:
-                clip = _render_views_at(scene_seed, kind, frames_per_scene, tuple(image_size), f, close_up, near, level)
+                lv = None if (mixed and i % 2 == 1) else level
+                clip = _render_views_at(scene_seed, kind, frames_per_scene, tuple(image_size), f, close_up, near, lv)
                 break
             except See3DError:
                 continue
@@ -441,7 +446,7 @@ def render_depth_set(
 
 def level_options(cfg: DepthTrainConfig) -> dict | None:
     """The ``level`` argument of :func:`render_depth_set` for a config (None for camera paths)."""
-    return {"height": cfg.eye_height, "tilt_deg": cfg.tilt_deg, "plain_ground": cfg.plain_ground} if cfg.camera == "level" else None
+    return {"height": cfg.eye_height, "tilt_deg": cfg.tilt_deg, "plain_ground": cfg.plain_ground} if cfg.camera != "path" else None
 
 
 def _load_or_render(cfg: DepthTrainConfig, run: Path, log: Callable[[str], None]) -> SynthDepthSet:
@@ -464,7 +469,8 @@ def _load_or_render(cfg: DepthTrainConfig, run: Path, log: Callable[[str], None]
         progress=lambda i, n: log(f"data: rendered {i}/{n} scenes") if i % step == 0 else None,
         close_up=cfg.close_up,
         near=cfg.near,
-        level=None if cfg.camera != "level" else {**level_options(cfg), **({"side_objects": cfg.side_objects} if cfg.side_objects else {})},
+        level=None if cfg.camera == "path" else {**level_options(cfg), **({"side_objects": cfg.side_objects} if cfg.side_objects else {})},
+        mixed=cfg.camera == "mixed",
     )
     from see3d.io.atomic import atomic_file
 
