@@ -2,7 +2,7 @@
 
 numba compiles a kernel on its first call and caches it on disk (``cache=True``); only the
 first run of a fresh install pays. On 2 cores, ``see3d generate`` would otherwise compile the
-warp kernels (~8 s) and then, after warping and filling, the rasterizer's (~11 s), one after
+warp kernels (~10 s) and then, after warping and filling, the rasterizer's (~11 s), one after
 the other. :func:`prewarm` starts a child process that compiles a module's kernels into the
 same on-disk cache while the parent goes on; :meth:`Prewarm.wait` joins it before the parent
 needs them, and the parent then loads them from the cache. When the cache is already there

@@ -26,7 +26,7 @@ Buffers are allocated once per thread and reused for all its targets; chunks of 
 run on parallel threads (:func:`see3d._lanes.run_lanes`, ``nogil`` kernel). Geometry (projection, footprints, coverage boxes) is
 float64 like the reference, so the masks agree; records and the interpolation are
 float32. Compiled once and cached on disk (``cache=True``): the first call in a fresh
-environment pays the compile (~8 s on the 2-core dev machine; ~13 s with the former
+environment pays the compile (~10 s on the 2-core dev machine; ~13 s with the former
 ``prange`` driver), later processes load it from the cache.
 """
 
