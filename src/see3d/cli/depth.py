@@ -268,7 +268,7 @@ def train_depth_cmd(
         cfg = DepthTrainConfig(**{k: v for k, v in given.items() if v is not None})
     if focal_min is not None or focal_max is not None:
         lo, hi = cfg.focal_range
-        cfg = DepthTrainConfig(**{**asdict(cfg), "focal_range": (focal_min or lo, focal_max or hi)})
+        cfg = DepthTrainConfig(**{**asdict(cfg), "focal_range": (lo if focal_min is None else focal_min, hi if focal_max is None else focal_max)})
     steps = cfg.steps
     bar = tqdm(total=steps, desc="train depth", unit="step", disable=quiet, file=sys.stderr)
 
