@@ -39,9 +39,8 @@ class Prewarm:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
+            pass
+        self.cancel()
 
     def cancel(self) -> None:
         """Stop the child if it still runs (the parent failed or no longer needs it)."""

@@ -54,11 +54,9 @@ def get_filler(name: str, model_path: str | None = None, **kwargs) -> Filler:
     name = resolve_fill(name)[0]
     if name in ("telea", "ns"):
         return ClassicalFiller(name, **kwargs)
-    if name == "mvd":
-        from see3d.mvd.filler import load_default_filler
+    from see3d.mvd.filler import load_default_filler  # name == "mvd" (resolve_fill rejects the rest)
 
-        return load_default_filler(model_path, **kwargs)
-    raise See3DError(f"unknown filler {name!r}: use one of {', '.join(FILLERS)}")
+    return load_default_filler(model_path, **kwargs)
 
 
 __all__ = ["Filler", "ClassicalFiller", "FILLERS", "fill_telea", "fill_navier_stokes", "get_filler", "resolve_fill"]
