@@ -120,7 +120,7 @@ def probe(data_path: Path, n_test: int = 300) -> str:
     return "\n".join(lines)
 
 
-def per_image_abs_rel(runs: Path, recipe: dict, focals: list[float], scenes: int) -> dict[str, np.ndarray]:
+def per_image_abs_rel(runs: Path, recipe: dict, focals: list[float], scenes: int, seed: int = 9999) -> dict[str, np.ndarray]:
     """AbsRel per held-out image ``{copy: [len(focals), n]}`` on the benchmark's held-out views."""
     from see3d.depth import load_backend
     from see3d.depth.train import DepthTrainConfig, level_options, render_depth_set
@@ -130,7 +130,7 @@ def per_image_abs_rel(runs: Path, recipe: dict, focals: list[float], scenes: int
     backends = {"cstm_label": load_backend(runs / "cstm_label" / "model"), "no_cstm": load_backend(runs / "no_cstm" / "model")}
     out = {k: [] for k in backends}
     for f in focals:
-        data = render_depth_set(scenes, 1, cfg.render_size, focals=[f], kinds=cfg.kinds, seed=9999, close_up=cfg.close_up, near=cfg.near, level=level_options(cfg))
+        data = render_depth_set(scenes, 1, cfg.render_size, focals=[f], kinds=cfg.kinds, seed=seed, close_up=cfg.close_up, near=cfg.near, level=level_options(cfg))
         rows = {k: [] for k in backends}
         for i in range(len(data)):
             gt = data.depth[i].astype(np.float32)
@@ -142,11 +142,11 @@ def per_image_abs_rel(runs: Path, recipe: dict, focals: list[float], scenes: int
     return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
 
-def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000) -> str:
+def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000, seed: int = 9999) -> str:
     """Confidence intervals of the two goal ratios: resample the held-out scenes (the same scenes at
     every focal, so paired), recompute CSTM unseen/seen and no-CSTM/CSTM at unseen focals."""
     focals = SEEN + UNSEEN
-    a = per_image_abs_rel(runs, recipe, focals, scenes)
+    a = per_image_abs_rel(runs, recipe, focals, scenes, seed)
     s, u = [focals.index(f) for f in SEEN], [focals.index(f) for f in UNSEEN]
 
     def ratios(c, m):
@@ -171,7 +171,7 @@ def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000) -> str:
     )
 
 
-def breakdown(runs: Path, recipe: dict, focal: float, scenes: int) -> str:
+def breakdown(runs: Path, recipe: dict, focal: float, scenes: int, seed: int = 9999) -> str:
     """Where the CSTM copy's AbsRel comes from at one focal: ground pixels (depth within 3% of the
     level-camera ground depth ``f * h / y``; approximate under the +-0.5 deg tilt) and the rest,
     by true depth band; each band's share of the pixels, its AbsRel and median pred / truth."""
@@ -180,7 +180,7 @@ def breakdown(runs: Path, recipe: dict, focal: float, scenes: int) -> str:
 
     cfg = DepthTrainConfig(**recipe)
     b = load_backend(runs / "cstm_label" / "model")
-    data = render_depth_set(scenes, 1, cfg.render_size, focals=[focal], kinds=cfg.kinds, seed=9999, close_up=cfg.close_up, near=cfg.near, level=level_options(cfg))
+    data = render_depth_set(scenes, 1, cfg.render_size, focals=[focal], kinds=cfg.kinds, seed=seed, close_up=cfg.close_up, near=cfg.near, level=level_options(cfg))
     h, w = cfg.render_size
     y = (np.arange(h) - (h - 1) / 2.0)[:, None] * np.ones((1, w))
     acc: dict[tuple, list] = {}
@@ -213,6 +213,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-stress", action="store_true", help="skip the 150 / 4000 px stress focals")
     ap.add_argument("--world", choices=sorted(WORLDS), default="level", help="training/test recipe (default: level)")
     ap.add_argument("--recipe", type=json.loads, default={}, help='JSON changes to the recipe, e.g. \'{"norm": "batch"}\'')
+    ap.add_argument("--test-seed", type=int, default=9999, help="seed of the held-out scenes (9999: the set every recorded figure used; any other: a fresh check)")
     ap.add_argument("--test-close-up", type=float, default=None, help="close-up fraction of the held-out views (default: the training recipe's)")
     ap.add_argument("--probe", action="store_true", help="only the image-statistics probe on the training data cache")
     ap.add_argument("--breakdown", type=float, default=None, metavar="FOCAL", help="only: where the CSTM copy's error comes from at this focal")
@@ -225,10 +226,10 @@ def main(argv=None) -> int:
         print(probe(args.runs / "cstm_label" / "data.npz"))
         return 0
     if args.breakdown is not None:
-        print(breakdown(args.runs, RECIPE, args.breakdown, args.scenes))
+        print(breakdown(args.runs, RECIPE, args.breakdown, args.scenes, args.test_seed))
         return 0
     if args.bootstrap:
-        print(bootstrap(args.runs, RECIPE, args.scenes))
+        print(bootstrap(args.runs, RECIPE, args.scenes, seed=args.test_seed))
         return 0
 
     from see3d.depth.train import DepthTrainConfig, _load_or_render, level_options
@@ -276,6 +277,7 @@ def main(argv=None) -> int:
         close_up=cfg.close_up if args.test_close_up is None else args.test_close_up,
         near=cfg.near,
         level=level_options(cfg),
+        seed=args.test_seed,
     )
     print(f"evaluated both copies in {time.perf_counter() - t1:.0f} s")
 
@@ -298,7 +300,7 @@ def main(argv=None) -> int:
     lines.append(f"reference:  one constant depth ({const:.2f} m, median training label) AbsRel seen {k_seen:.3f}, unseen {k_unseen:.3f}")
     text = "\n".join(lines)
     print(text)
-    name = "results" + ("" if args.test_close_up is None else f"_closeup{args.test_close_up:g}") + ("" if args.scenes == 30 else f"_scenes{args.scenes}")
+    name = "results" + ("" if args.test_close_up is None else f"_closeup{args.test_close_up:g}") + ("" if args.scenes == 30 else f"_scenes{args.scenes}") + ("" if args.test_seed == 9999 else f"_seed{args.test_seed}")
     out = args.runs / f"{name}.json"
     out.write_text(json.dumps({"results": {k: {str(f): v for f, v in r.items()} for k, r in results.items()}, "table": text}, indent=2))
     return 0

@@ -7,6 +7,7 @@ import torch
 from see3d.camera import Intrinsics
 from see3d.camera import canonical as cano
 from see3d.errors import See3DError
+from see3d.depth.train import DepthTrainConfig
 
 
 def oracle_canvas(depth, p):
@@ -173,6 +174,31 @@ def test_training_sample_label_scaling_resize_and_padding():
             assert torch.all(s.image[:, :top] == 0) and np.all(lab[:top] == -1)
         if left:
             assert torch.all(s.image[:, :, :left] == 0)
+
+
+def test_centred_training_sample_keeps_the_principal_point_at_the_canvas_centre():
+    rng = np.random.default_rng(4)
+    h, w = 40, 60
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    depth = rng.uniform(1, 10, (h, w)).astype(np.float32)
+    intr = Intrinsics(400.0, 400.0, 29.5, 19.5, w, h)
+    scales = set()
+    for seed in range(8):
+        s = cano.training_sample(img, depth, intr, (48, 64), np.random.default_rng(seed), resize_range=(0.8, 1.25), centred=True)
+        p = s.placement
+        scales.add(round(p.scale, 6))
+        # crop or pad: the principal point within a pixel of the canvas centre, as at inference
+        assert abs(p.intrinsics.cx - 31.5) <= 1.0 and abs(p.intrinsics.cy - 23.5) <= 1.0
+        ref = cano.make_placement(intr, (48, 64), p.scale)  # inference's centring for this scale
+        assert (p.top, p.left) == (ref.top, ref.left)
+        lab = s.label.numpy()
+        valid = lab > 0
+        metric = cano.place_array(depth, p, -1.0, nearest=True)
+        np.testing.assert_allclose(lab[valid], metric[valid] * 1000.0 / (400.0 * p.scale), rtol=1e-5)
+    assert len(scales) == 8  # the resize is still random
+    with pytest.raises(See3DError, match="resize_centred"):
+        DepthTrainConfig(coord=True, resize_range=(0.9, 1.1))
+    DepthTrainConfig(coord=True, resize_range=(0.9, 1.1), resize_centred=True)
 
 
 def test_training_sample_without_canonical_keeps_metres_and_image_variant_is_canonical():

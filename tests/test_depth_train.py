@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from see3d.depth.train import DepthTrainConfig, depth_loss, export_bundled, log_depth_loss, render_depth_set, train_depth
+from see3d.depth.train import DepthTrainConfig, depth_loss, draw_focal, export_bundled, log_depth_loss, render_depth_set, train_depth
 from see3d.depth.tiny import BUNDLED_WEIGHTS, TinyDepthNet
 from see3d.errors import See3DError
 
@@ -21,6 +21,22 @@ def test_rendered_set_is_metric_and_uses_the_focal_range():
     assert np.all(np.isfinite(data.depth)) and (data.depth > 0).mean() > 0.5  # sky -> 0
     k = data.intrinsics(3)
     assert (k.width, k.height, k.fx) == (48, 32, data.focal[3])
+
+
+def test_focal_sampling_log_uniform_or_uniform_in_inverse_focal():
+    rng = np.random.default_rng(0)
+    f_log = np.array([draw_focal(rng, (300.0, 2000.0), "log") for _ in range(4000)])
+    f_inv = np.array([draw_focal(rng, (300.0, 2000.0), "inverse") for _ in range(4000)])
+    for f in (f_log, f_inv):
+        assert f.min() >= 300.0 and f.max() <= 2000.0
+    # log-uniform: log f is uniform (mean at the log midpoint); inverse: 1 / f is uniform
+    assert np.log(f_log).mean() == pytest.approx(0.5 * np.log(300.0 * 2000.0), abs=0.03)
+    assert (1.0 / f_inv).mean() == pytest.approx(0.5 * (1 / 300.0 + 1 / 2000.0), rel=0.02)
+    # share of wide views (f < 500 px): ln(5/3) / ln(20/3) = 0.27 against (1/300 - 1/500) / (1/300 - 1/2000) = 0.47
+    assert (f_log < 500).mean() == pytest.approx(0.269, abs=0.025)
+    assert (f_inv < 500).mean() == pytest.approx(0.471, abs=0.025)
+    with pytest.raises(See3DError, match="focal_sampling"):
+        DepthTrainConfig(focal_sampling="uniform")
 
 
 def test_loss_only_counts_valid_labels():

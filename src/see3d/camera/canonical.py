@@ -306,8 +306,11 @@ def training_sample(
     resize_range: tuple[float, float] = (0.85, 1.15),
     base_scale: float | None = None,
     canonical_focal: float = CANONICAL_FOCAL,
+    centred: bool = False,
 ) -> TrainingSample:
-    """Metric3D's training transform: canonical label, random resize ``r``, random crop/pad.
+    """Metric3D's training transform: canonical label, random resize ``r``, random crop/pad
+    (``centred``: the resized image is centred on the canvas as at inference, so the principal
+    point stays at the canvas centre - what CoordConv channels assume).
 
     ``base_scale`` (default: the fit-resize factor, ``"image"``: ``f_c / fx``) times a random
     ``r`` in ``resize_range`` is the resize; labels then hold ``D * f_c / (fx * base * r)``
@@ -326,9 +329,8 @@ def training_sample(
     r = float(rng.uniform(*resize_range)) if resize_range is not None else 1.0
     s = base_scale * r
     rh, rw = max(1, int(intr.height * s)), max(1, int(intr.width * s))
-    top = _random_offset(net_hw[0], rh, rng)
-    left = _random_offset(net_hw[1], rw, rng)
-    p = make_placement(intr, net_hw, s, (top, left), canonical_focal)
+    offset = None if centred else (_random_offset(net_hw[0], rh, rng), _random_offset(net_hw[1], rw, rng))
+    p = make_placement(intr, net_hw, s, offset, canonical_focal)
     canvas = place_array(img, p, IMAGENET_MEAN)
     d = np.where(np.isfinite(d) & (d > 0), d, INVALID_LABEL).astype(np.float32)
     lab = place_array(d, p, INVALID_LABEL, nearest=True)
