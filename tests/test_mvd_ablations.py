@@ -35,6 +35,8 @@ def _diff(a: TrainConfig, b: TrainConfig) -> dict:
                 "model.compose": ("residual", "replace"),
             },
         ),
+        ("mvd_small_fullnoise", {"t_max": (400, 1000), "model.strength": (0.15, 1.0), "model.samples": (3, 1)}),
+        ("mvd_small_fullnoise_maskonly", {"t_max": (400, 1000), "model.strength": (0.15, 1.0), "model.samples": (3, 1), "model.mask_only": (False, True)}),
     ],
 )
 def test_ablation_config_changes_only_its_factor(name, expected):
@@ -63,3 +65,22 @@ def test_cli_seed_and_steps_override_the_config(tmp_path):
         losses[seed] = read_loss_log(run / "loss.csv")
         assert len(losses[seed]) == 2 and list(run.glob("checkpoints/step_0000002"))
     assert not np.allclose(losses[0][:, 1], losses[7][:, 1])
+
+
+def test_config_extends_merges_tables_and_refuses_loops(tmp_path):
+    from see3d.errors import See3DError
+    from see3d.io.config import read_config_file
+
+    (tmp_path / "base.toml").write_text('steps = 5\nlr = 1e-3\n[model]\nstrength = 0.2\nsamples = 3\n[model.unet]\nmodel_channels = 32\n')
+    (tmp_path / "child.toml").write_text('extends = "base.toml"\nsteps = 9\n[model]\nsamples = 1\n')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "grand.json").write_text('{"extends": "../child.toml", "model": {"unet": {"model_channels": 16}}}')
+    d = read_config_file(tmp_path / "sub" / "grand.json")
+    assert d == {"steps": 9, "lr": 1e-3, "model": {"strength": 0.2, "samples": 1, "unet": {"model_channels": 16}}}
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n')
+    with pytest.raises(See3DError, match="loops back"):
+        read_config_file(tmp_path / "a.toml")
+    (tmp_path / "c.toml").write_text('extends = "missing.toml"\n')
+    with pytest.raises(See3DError, match="not found"):
+        read_config_file(tmp_path / "c.toml")

@@ -10,8 +10,12 @@ from pathlib import Path
 from see3d.errors import See3DError
 
 
-def read_config_file(path: str | Path, what: str = "config") -> dict:
-    """The table of a TOML (``.toml``) or JSON file; a clear error when missing or malformed."""
+def read_config_file(path: str | Path, what: str = "config", _seen: tuple[Path, ...] = ()) -> dict:
+    """The table of a TOML (``.toml``) or JSON file; a clear error when missing or malformed.
+
+    ``extends = "other.toml"`` (a path relative to this file) starts from that file's table and
+    overrides it with this one's keys; nested tables merge key by key, so an ablation config
+    states only what it changes."""
     path = Path(path)
     if not path.is_file():
         raise See3DError(f"{what} not found: {path}")
@@ -21,7 +25,23 @@ def read_config_file(path: str | Path, what: str = "config") -> dict:
         raise See3DError(f"cannot parse {what} {path}: {e}") from None
     if not isinstance(d, dict):
         raise See3DError(f"{what} {path}: expected a table of settings, got {type(d).__name__}")
-    return d
+    base = d.pop("extends", None)
+    if base is None:
+        return d
+    if not isinstance(base, str):
+        raise See3DError(f"{what} {path}: 'extends' must be a file path, got {base!r}")
+    key = path.resolve()
+    if key in _seen:
+        raise See3DError(f"{what} {path}: 'extends' loops back to {key.name}")
+    return _merge(read_config_file(path.parent / base, what, _seen + (key,)), d)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``base`` updated by ``over``; tables present in both merge recursively."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def check_fields(cls, d: dict, what: str = "config") -> None:
