@@ -57,6 +57,10 @@ RECIPE = dict(LEVEL_RECIPE)
 SEEN = [400.0, 1000.0, 1600.0]
 UNSEEN = [250.0, 2500.0]
 STRESS = [150.0, 4000.0]
+#: The ends of the training range, paired with the unseen focal just outside each: the step out of
+#: the range (250 / 300 px, 2500 / 2000 px), which the seen mean above mixes with how hard the views
+#: of a focal are (wide views hold more near objects; see docs/depth.md).
+EDGE = [300.0, 2000.0]
 
 
 def _train(variant, run, steps, threads, recipe):
@@ -145,7 +149,7 @@ def per_image_abs_rel(runs: Path, recipe: dict, focals: list[float], scenes: int
 def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000, seed: int = 9999) -> str:
     """Confidence intervals of the two goal ratios: resample the held-out scenes (the same scenes at
     every focal, so paired), recompute CSTM unseen/seen and no-CSTM/CSTM at unseen focals."""
-    focals = SEEN + UNSEEN
+    focals = SEEN + UNSEEN + EDGE
     a = per_image_abs_rel(runs, recipe, focals, scenes, seed)
     s, u = [focals.index(f) for f in SEEN], [focals.index(f) for f in UNSEEN]
 
@@ -153,13 +157,20 @@ def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000, seed: int = 
         cu = np.nanmean(np.nanmean(c[u], axis=1))
         return cu / np.nanmean(np.nanmean(c[s], axis=1)), np.nanmean(np.nanmean(m[u], axis=1)) / cu
 
+    def steps_out(c):
+        m = np.nanmean(c, axis=1)
+        return [m[focals.index(o)] / m[focals.index(i)] for o, i in ((250.0, 300.0), (2500.0, 2000.0))]
+
     r0 = ratios(a["cstm_label"], a["no_cstm"])
+    e0 = steps_out(a["cstm_label"])
     rng = np.random.default_rng(0)
-    rs = []
+    rs, es = [], []
     for _ in range(n):
         idx = rng.integers(0, a["cstm_label"].shape[1], a["cstm_label"].shape[1])
         rs.append(ratios(a["cstm_label"][:, idx], a["no_cstm"][:, idx]))
-    rs = np.asarray(rs)
+        es.append(steps_out(a["cstm_label"][:, idx]))
+    rs, es = np.asarray(rs), np.asarray(es)
+    ci = [np.percentile(es[:, j], [2.5, 97.5]) for j in range(2)]
     lo0, hi0 = np.percentile(rs[:, 0], [2.5, 97.5])
     lo1, hi1 = np.percentile(rs[:, 1], [2.5, 97.5])
     per_focal = "  ".join(f"{f:g}: {np.nanmean(a['cstm_label'][j]):.3f} / {np.nanmean(a['no_cstm'][j]):.3f}" for j, f in enumerate(focals))
@@ -167,7 +178,9 @@ def bootstrap(runs: Path, recipe: dict, scenes: int, n: int = 2000, seed: int = 
         f"{a['cstm_label'].shape[1]} held-out scenes, {n} paired bootstrap resamples:\n"
         f"AbsRel CSTM / no-CSTM per focal px: {per_focal}\n"
         f"CSTM unseen/seen {r0[0]:.2f} (95% interval {lo0:.2f}-{hi0:.2f}, P(<= 1.5) {np.mean(rs[:, 0] <= 1.5):.2f})\n"
-        f"no-CSTM / CSTM at unseen focals {r0[1]:.2f}x (95% interval {lo1:.2f}-{hi1:.2f}, P(>= 3) {np.mean(rs[:, 1] >= 3):.2f})"
+        f"no-CSTM / CSTM at unseen focals {r0[1]:.2f}x (95% interval {lo1:.2f}-{hi1:.2f}, P(>= 3) {np.mean(rs[:, 1] >= 3):.2f})\n"
+        f"CSTM step out of the training range: AbsRel 250 / 300 px {e0[0]:.2f} ({ci[0][0]:.2f}-{ci[0][1]:.2f}), "
+        f"2500 / 2000 px {e0[1]:.2f} ({ci[1][0]:.2f}-{ci[1][1]:.2f})"
     )
 
 
@@ -261,7 +274,7 @@ def main(argv=None) -> int:
     from see3d.depth.train import evaluate_on_synth
 
     torch.set_num_threads(2)
-    focals = sorted(SEEN + UNSEEN + ([] if args.no_stress else STRESS))
+    focals = sorted(SEEN + UNSEEN + EDGE + ([] if args.no_stress else STRESS))
     t1 = time.perf_counter()
     backends = {("cstm_label" if v else "no_cstm"): load_backend(run / "model") for v, run in runs.items()}
     const = float(backends["no_cstm"].model.config.init_depth)  # median metric training label (init_from_data)
@@ -287,7 +300,7 @@ def main(argv=None) -> int:
     lines = [f"{'focal px':>9} {'seen':>6} | {'AbsRel CSTM':>11} {'d1 CSTM':>8} | {'AbsRel none':>11} {'d1 none':>8}"]
     for f in focals:
         a, b = results["cstm_label"][f], results["no_cstm"][f]
-        tag = "yes" if f in SEEN else ("no" if f in UNSEEN else "far")
+        tag = "yes" if f in SEEN else ("no" if f in UNSEEN else ("edge" if f in EDGE else "far"))
         lines.append(f"{f:9.0f} {tag:>6} | {a['abs_rel']:11.3f} {a['delta1']:8.3f} | {b['abs_rel']:11.3f} {b['delta1']:8.3f}")
     c_seen = mean_over(results["cstm_label"], SEEN, "abs_rel")
     c_unseen = mean_over(results["cstm_label"], UNSEEN, "abs_rel")
@@ -296,6 +309,11 @@ def main(argv=None) -> int:
     lines.append("")
     lines.append(f"CSTM_label: AbsRel seen {c_seen:.3f}, unseen (250, 2500) {c_unseen:.3f} -> ratio {c_unseen / c_seen:.2f} (goal <= 1.5)")
     lines.append(f"no CSTM:    AbsRel seen {n_seen:.3f}, unseen {n_unseen:.3f} -> unseen vs CSTM unseen {n_unseen / c_unseen:.2f}x (goal >= 3)")
+    e = results["cstm_label"]
+    lines.append(
+        f"step out of the training range (CSTM): AbsRel 250 / 300 px {e[250.0]['abs_rel'] / e[300.0]['abs_rel']:.2f}, "
+        f"2500 / 2000 px {e[2500.0]['abs_rel'] / e[2000.0]['abs_rel']:.2f}"
+    )
     k_seen, k_unseen = mean_over(results["constant"], SEEN, "abs_rel"), mean_over(results["constant"], UNSEEN, "abs_rel")
     lines.append(f"reference:  one constant depth ({const:.2f} m, median training label) AbsRel seen {k_seen:.3f}, unseen {k_unseen:.3f}")
     text = "\n".join(lines)

@@ -392,6 +392,7 @@ def test_canonical_benchmark_recipes_and_bootstrap(tmp_path):
         m.save_pretrained(tmp_path / copy / "model")
     text = bench.bootstrap(tmp_path, bench.LEVEL_RECIPE, scenes=2, n=50)
     assert "2 held-out scenes" in text and "no-CSTM / CSTM at unseen focals 1.00x (95% interval 1.00-1.00" in text
+    assert "step out of the training range: AbsRel 250 / 300 px" in text
     a = bench.per_image_abs_rel(tmp_path, bench.LEVEL_RECIPE, [400.0], scenes=2)
     assert a["cstm_label"].shape == (1, 2) and np.all(a["cstm_label"] > 0)
     assert "ground" in bench.breakdown(tmp_path, bench.LEVEL_RECIPE, 400.0, scenes=2)
