@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -440,3 +442,26 @@ def test_numba_matches_reference_small_and_large_footprints(zoom):
     fin = a.mask & np.isfinite(b.depth)
     np.testing.assert_allclose(a.depth[fin], b.depth[fin], rtol=1e-5)
     np.testing.assert_array_equal(np.isposinf(a.depth), np.isposinf(b.depth))
+
+
+def test_compiled_kernel_leaves_the_llvm_options_alone(monkeypatch):
+    """The raised vectoriser limits are process-global LLVM options: they are set only while the
+    kernels may compile, not on every call once both entry points have their signature."""
+    from see3d.warp import kernel
+
+    intr = Intrinsics(40.0, 40.0, 15.5, 11.5, 32, 24)
+    rgb, depth = render(intr, np.eye(4), ss=1)
+    args = (rgb[None], depth[None], intr.K[None], np.eye(4)[None], intr.K[None], np.eye(4)[None], 32, 24)
+    first = warp_views(*args, backend="numba")  # compiles or loads the kernels if needed
+    entered = []
+
+    @contextlib.contextmanager
+    def spy():
+        entered.append(True)
+        yield
+
+    monkeypatch.setattr(kernel, "vectoriser_limits", spy)
+    again = warp_views(*args, backend="numba")
+    assert not entered
+    np.testing.assert_array_equal(first.rgb, again.rgb)
+    assert first.mask.all()  # the identity warp covers everything

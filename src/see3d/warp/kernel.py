@@ -74,7 +74,8 @@ def vectoriser_limits():
     """Raise the loop vectoriser's limits while the kernels are called (and so compiled, on
     the first call without a cache), then restore LLVM's defaults so that no other numba
     code in the process is compiled differently. Only the vectoriser's willingness changes:
-    results are bit-identical. Unknown options are ignored by LLVM."""
+    results are bit-identical. Unknown options are ignored by LLVM. :func:`warp_numba` enters
+    it only until the kernels have their signature (later calls do not touch the options)."""
     for name, _, raised in _VEC_LIMITS:
         _llvm.set_option("", f"-{name}={raised}")
     try:
@@ -470,7 +471,10 @@ def warp_numba(
     out_rgb = np.zeros((T, height, width, C), np.float32)
     out_depth = np.zeros((T, height, width), np.float32)
     out_mask = np.zeros((T, height, width), np.bool_)
-    with vectoriser_limits():
+    # the LLVM options only matter while numba compiles (or loads from its cache) the kernels:
+    # once both entry points have their signature, leave the process-global options alone
+    compiled = bool(_warp_chunk.signatures) and bool(_source_flags.signatures)
+    with contextlib.nullcontext() if compiled else vectoriser_limits():
         flags, dsrc = _source_flags(np.ascontiguousarray(depth, dtype=np.float64), float(edge_tol))
         args = (
             np.ascontiguousarray(rgb, dtype=np.float32),
