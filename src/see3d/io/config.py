@@ -10,13 +10,16 @@ from pathlib import Path
 from see3d.errors import See3DError
 
 
-def read_config_file(path: str | Path, what: str = "config", _seen: tuple[Path, ...] = ()) -> dict:
+def read_config_file(path: str | Path, what: str = "config") -> dict:
     """The table of a TOML (``.toml``) or JSON file; a clear error when missing or malformed.
 
     ``extends = "other.toml"`` (a path relative to this file) starts from that file's table and
     overrides it with this one's keys; nested tables merge key by key, so an ablation config
     states only what it changes."""
-    path = Path(path)
+    return _read(Path(path), what, ())
+
+
+def _read(path: Path, what: str, seen: tuple[Path, ...]) -> dict:
     if not path.is_file():
         raise See3DError(f"{what} not found: {path}")
     try:
@@ -31,9 +34,9 @@ def read_config_file(path: str | Path, what: str = "config", _seen: tuple[Path, 
     if not isinstance(base, str):
         raise See3DError(f"{what} {path}: 'extends' must be a file path, got {base!r}")
     key = path.resolve()
-    if key in _seen:
+    if key in seen:
         raise See3DError(f"{what} {path}: 'extends' loops back to {key.name}")
-    return _merge(read_config_file(path.parent / base, what, _seen + (key,)), d)
+    return _merge(_read(path.parent / base, what, seen + (key,)), d)
 
 
 def _merge(base: dict, over: dict) -> dict:
