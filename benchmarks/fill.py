@@ -136,6 +136,7 @@ def main() -> int:
     ap.add_argument("--no-middlebury", action="store_true")
     ap.add_argument("--long-orbit", type=int, default=0, help="also benchmark generate_views along an orbit of this many frames")
     ap.add_argument("--group", type=int, default=4, help="--long-orbit: autoregressive group size")
+    ap.add_argument("--anchors", default="4", help="--long-orbit: comma list of max_anchors values (generated views kept as references)")
     ap.add_argument("--long-model", default=None, help="--long-orbit: MVD model folder (default: the bundled one)")
     ap.add_argument("--only-long", action="store_true", help="skip the hole-filling comparison")
     ap.add_argument("--compare", action="append", default=[], help="A,B: per-seed differences of group A minus group B")
@@ -149,7 +150,8 @@ def main() -> int:
     from see3d.mvd.model import MVDConfig
 
     if args.long_orbit:
-        long_trajectory(args.scenes, args.size, args.long_orbit, args.group, args.long_model, args.seed)
+        long_trajectory(args.scenes, args.size, args.long_orbit, args.group, args.long_model, args.seed,
+                        tuple(int(a) for a in args.anchors.split(",")))
         if args.only_long:
             return 0
     fillers = {"telea": ClassicalFiller("telea"), "ns": ClassicalFiller("ns")}
@@ -197,13 +199,16 @@ def main() -> int:
     return 0
 
 
-def long_trajectory(n_scenes: int, size: int, frames: int, group: int, model: str | None, seed: int) -> None:
-    """generate_views along an orbit: Telea vs MVD from the input alone vs MVD autoregressive."""
+def long_trajectory(n_scenes: int, size: int, frames: int, group: int, model: str | None, seed: int, anchors=(4,)) -> None:
+    """generate_views along an orbit: Telea vs MVD from the input alone vs MVD autoregressive
+    (``anchors``: the ``max_anchors`` values to run, one variant each)."""
     from see3d.pipeline.generate import GenerateConfig, generate_views
     from see3d.synth import render_clip, render_views
 
     kinds = ("room", "objects", "street")
-    variants = {"telea": dict(fill="telea"), "mvd group 0": dict(fill="mvd", group=0), f"mvd group {group}": dict(fill="mvd", group=group)}
+    variants = {"telea": dict(fill="telea"), "mvd group 0": dict(fill="mvd", group=0)}
+    for a in anchors:
+        variants[f"mvd group {group}" + (f", {a} anchors" if len(anchors) > 1 else "")] = dict(fill="mvd", group=group, max_anchors=a)
     acc = {v: {"first": [], "later": [], "invent": [], "sec": 0.0} for v in variants}
     sd, done = 1_000_000, 0
     while done < n_scenes:

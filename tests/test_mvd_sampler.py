@@ -61,13 +61,16 @@ class Oracle(torch.nn.Module):
         self.dummy = torch.nn.Parameter(torch.zeros(1))
         self.calls = 0
 
-    def forward(self, inp, t, ctx, num_frames):
+    def forward(self, inp, t, ctx, num_frames, out_frames=None):
         self.calls += 1
         c = self.x0.shape[1]
         x_t = inp[:, :c]
         x0 = self.x0.repeat(inp.shape[0] // self.x0.shape[0], 1, 1, 1)
         ab = self.sched.alphas_cumprod[t.long()].reshape(-1, 1, 1, 1)
         eps = (x_t - ab.sqrt() * x0) / (1 - ab).clamp_min(1e-12).sqrt()
+        if out_frames is not None:  # the network's contract: only the last out_frames views of each sample
+            keep = lambda a: a.reshape(-1, num_frames, *a.shape[1:])[:, num_frames - out_frames :].reshape(-1, *a.shape[1:])  # noqa: E731
+            x0, eps, ab = keep(x0), keep(eps), keep(ab)
         if self.pred == "sample":
             return x0
         if self.pred == "epsilon":
@@ -256,3 +259,93 @@ def test_filler_device_choice(tmp_path, monkeypatch):
     else:
         with pytest.raises(See3DError, match="no CUDA device"):
             MVDFiller.from_pretrained(tmp_path / "m", device="cuda")
+
+
+class Pointwise(torch.nn.Module):
+    """A network whose output at a pixel depends only on its input at that pixel (1x1 maps):
+    windowed evaluation must then reproduce the whole-image output exactly. Counts the views it sees."""
+
+    def __init__(self, c_in=7, c_out=3):
+        super().__init__()
+        torch.manual_seed(5)
+        self.lin = torch.nn.Conv2d(c_in, c_out, 1)
+        self.views = 0
+
+    def forward(self, inp, t, ctx, num_frames, out_frames=None):
+        self.views += inp.shape[0]
+        o = torch.tanh(self.lin(inp)) + 1e-3 * t.float()[:, None, None, None]
+        if out_frames is not None:
+            o = o.reshape(-1, num_frames, *o.shape[1:])[:, num_frames - out_frames :].reshape(-1, *o.shape[1:])
+        return o
+
+
+@pytest.mark.parametrize("pred", ["sample", "v_prediction"])
+def test_windowed_sampling_reproduces_the_whole_image(pred):
+    """Windows (with guidance, 2 references, windows of 4 overlapping by 2 on 12 x 16 views) blend
+    back to the whole-image result exactly for a per-pixel network; a target known everywhere is
+    never run and comes back as its condition; windows without holes are skipped."""
+    g = torch.Generator().manual_seed(0)
+    refs = torch.rand(2, 3, 12, 16, generator=g) * 2 - 1
+    cond = torch.rand(3, 3, 12, 16, generator=g) * 2 - 1
+    masks = (torch.rand(3, 1, 12, 16, generator=g) > 0.4).float()
+    masks[1] = 1.0  # a target with no hole
+    masks[2, :, :, 8:] = 1.0  # holes only in the left half
+    kw = dict(seed=3, steps=4, strength=0.5, guidance_scale=1.5)
+    whole = tiny_model(pred)
+    whole.unet = Pointwise()
+    a = sample_views(whole, refs, cond, masks, **kw)
+    tiled = tiny_model(pred, tile=4, tile_overlap=2)
+    tiled.unet = Pointwise()
+    b = sample_views(tiled, refs, cond, masks, **kw)
+    assert torch.allclose(a[0], b[0], atol=1e-5)
+    # target 2 runs in the windows with a hole (column starts 0..6, so columns 0-9); further right it
+    # is known in every window and is predicted as its condition, as target 1 everywhere
+    assert torch.allclose(a[2, ..., :10], b[2, ..., :10], atol=1e-5) and not torch.allclose(a[2], b[2], atol=1e-3)
+    assert torch.allclose(b[2, ..., 10:], cond[2, ..., 10:], atol=1e-5)
+    assert torch.allclose(b[1], cond[1], atol=1e-5)
+    # views the network ran: whole image 2 x (2 refs + 3 targets) per step; windows: only targets
+    # with a hole in the window (target 0 in every window, target 2 in the left ones), with the refs
+    n_steps = len(whole.schedule.timesteps(4, "trailing", 0.5))
+    assert whole.unet.views == n_steps * 2 * 5
+    # window starts 0,2,4,6,8 (rows) x 0,2,...,12 (columns): 35 windows; target 0 has a hole in every
+    # one, target 2 in those of columns 0-6 (20); each also runs the 2 references
+    assert tiled.unet.views == n_steps * 2 * (15 * (2 + 1) + 20 * (2 + 2))
+
+
+def test_windowed_sampling_with_one_window_equals_the_whole_image():
+    """A window as large as the views: the real (attention) network gives the same result."""
+    g = torch.Generator().manual_seed(1)
+    refs, cond = torch.rand(1, 3, 8, 8, generator=g), torch.rand(2, 3, 8, 8, generator=g)
+    masks = (torch.rand(2, 1, 8, 8, generator=g) > 0.3).float()
+    a = sample_views(tiny_model(), refs, cond, masks, seed=2)
+    b = sample_views(tiny_model(tile=8, tile_overlap=2), refs, cond, masks, seed=2)
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_unet_out_frames_returns_the_same_target_outputs():
+    """Dropping the references after the last attention block does not change the targets' outputs."""
+    u = tiny_model().unet
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(2 * 4, 7, 8, 8, generator=g)  # 2 samples x (2 references + 2 targets)
+    t = torch.tensor([9] * 8)
+    with torch.no_grad():
+        full = u(x, t, None, num_frames=4).reshape(2, 4, 3, 8, 8)
+        part = u(x, t, None, num_frames=4, out_frames=2)
+    assert part.shape == (4, 3, 8, 8)
+    assert torch.allclose(part, full[:, 2:].reshape(4, 3, 8, 8), atol=1e-6)
+    with pytest.raises(See3DError, match="out_frames"):
+        u(x, t, None, num_frames=4, out_frames=5)
+
+
+def test_window_options_are_checked():
+    from see3d.mvd.sampler import tile_starts, tile_weight
+
+    with pytest.raises(See3DError, match="tile must be"):
+        tiny_model(tile=5, tile_overlap=2)  # not a multiple of the downsampling factor 2
+    with pytest.raises(See3DError, match="tile_overlap"):
+        tiny_model(tile=8, tile_overlap=8)
+    with pytest.raises(See3DError, match="tile_min_holes"):
+        tiny_model(tile=8, tile_overlap=2, tile_min_holes=0)
+    assert tile_starts(12, 4, 2) == [0, 2, 4, 6, 8] and tile_starts(10, 4, 1) == [0, 3, 6] and tile_starts(4, 8, 2) == [0]
+    w = tile_weight(4, 6, 2)
+    assert w.min() > 0 and w.max() == 1.0 and torch.equal(w, w.flip(0)) and torch.equal(w, w.flip(1))

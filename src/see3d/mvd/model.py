@@ -46,6 +46,9 @@ class MVDConfig:
     fill_scale: float = 1.0  #: the filler runs the model at this fraction of the input resolution
     max_side: int = 512  #: ... and at most this many pixels on the long side
     max_views: int = 16  #: views per network call (references + targets); more targets are chunked
+    tile: int = 0  #: > 0: run the network on overlapping tile x tile windows (model-space cells) of every view
+    tile_overlap: int = 8  #: ... overlapping by at least this many cells, blended (see3d.mvd.sampler)
+    tile_min_holes: int = 1  #: a target is run in a window with at least this many unknown cells (fewer keep the pre-fill)
     compose: str = "replace"  #: filler: "replace" holes by the upsampled output, or "residual": full-res
     #: Telea fill + upsampled (output - low-res Telea fill) (models with prefill="telea")
 
@@ -64,6 +67,9 @@ class MVDConfig:
             (self.max_views >= 2, "max_views must be >= 2"),
             (self.compose in ("replace", "residual"), f"compose must be replace or residual, got {self.compose!r}"),
             (self.compose == "replace" or self.prefill == "telea", "compose='residual' needs prefill='telea'"),
+            (self.tile >= 0 and self.tile % self.unet.downsample_factor == 0, f"tile must be 0 or a positive multiple of {self.unet.downsample_factor}, got {self.tile}"),
+            (self.tile == 0 or 0 <= self.tile_overlap < self.tile, f"tile_overlap must be in [0, tile), got {self.tile_overlap}"),
+            (self.tile_min_holes >= 1, f"tile_min_holes must be >= 1, got {self.tile_min_holes}"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -5,6 +5,13 @@ the current ``x_t`` by ``W(t')``, re-inserts the clean references, runs the UNet
 and (with guidance) unconditional input in one batch, and applies
 ``out = (1 + g) * out_cond - g * out_uncond``. Targets beyond ``max_views - S`` per network call are
 processed in chunks, each with all references (memory-aware; attention is scaled-dot-product).
+
+With ``MVDConfig.tile > 0`` the network runs on overlapping ``tile x tile`` windows (the same window
+in every view of the group, as in training on crops) instead of the whole views, and the window
+outputs are blended with weights that fall off towards the window edges. The 3D attention then
+spans ``views x tile**2 / 16`` tokens instead of ``views x h x w / 16``, so the cost grows linearly
+with the image instead of quadratically, and windows where every target is known are not run at
+all: their output is the one that predicts the clean condition there (:func:`_known_output`).
 """
 
 from __future__ import annotations
@@ -132,8 +139,94 @@ def _sample_group(model, refs, cond, masks, ts, g, strength, context, gen, devic
         inp_b = torch.cat(batch).reshape(len(batch) * f, *inp.shape[2:])
         t_in = torch.full((len(batch) * f,), t, device=device)
         c_in = None if ctx is None else ctx.repeat(len(batch), 1, 1)
-        out = model.unet(inp_b, t_in, c_in, num_frames=f).reshape(len(batch), f, *refs.shape[1:])
+        # the output for the references is discarded (they are re-inserted clean): the one that
+        # predicts them clean stands in for it, and for windows where every target is known
+        fallback = _known_output(sched, cond_all[0], x[0], t, cfg.prediction_type).repeat(len(batch), 1, 1, 1)
+        if cfg.tile > 0:
+            out = _unet_tiled(model.unet, inp_b, t_in, c_in, f, m_all[0, s:], fallback, cfg.tile, cfg.tile_overlap, cfg.tile_min_holes)
+        else:
+            out = fallback.reshape(len(batch), f, *fallback.shape[1:]).clone()
+            out[:, s:] = model.unet(inp_b.contiguous(memory_format=torch.channels_last), t_in, c_in, num_frames=f, out_frames=t_n).reshape(len(batch), t_n, *fallback.shape[1:])
+        out = out.reshape(len(batch), f, *refs.shape[1:])
         o = out[0] if g == 0.0 else (1.0 + g) * out[0] - g * out[1]
         x = torch.where(ref_flags[0, :, None, None, None].to(device), ref_clean[0], x[0])
         x = sched.ddim_step(o, t, t_prev, x, cfg.prediction_type)[None]
     return x[0, s:].float().cpu()
+
+
+def _known_output(sched, x0: torch.Tensor, x_t: torch.Tensor, t: int, prediction_type: str) -> torch.Tensor:
+    """The network output that predicts ``x0`` from ``x_t`` at ``t`` (for windows not run)."""
+    tt = torch.full((x0.shape[0],), t, dtype=torch.long)
+    ab = sched._ab(tt, x0)
+    eps = (x_t - ab.sqrt() * x0) / (1.0 - ab).clamp_min(1e-12).sqrt()
+    return sched.target(x0, eps, tt, prediction_type)
+
+
+def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
+    """Window starts covering ``[0, n)`` with windows of ``tile`` overlapping by at least ``overlap``."""
+    if tile >= n:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, n - tile, stride))
+    return starts + [n - tile]
+
+
+def tile_weight(th: int, tw: int, overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Blend weight of a window ``[th, tw]``: 1 inside, falling linearly to ``1 / (overlap + 1)`` at the edges."""
+    ramp = max(overlap, 1)
+
+    def one(n):
+        i = torch.arange(n, device=device, dtype=dtype)
+        return ((torch.minimum(i, n - 1 - i) + 1.0) / ramp).clamp(max=1.0)
+
+    return one(th)[:, None] * one(tw)[None, :]
+
+
+def _unet_tiled(unet, inp, t_in, ctx, f, target_masks, fallback, tile, overlap, min_holes: int = 1, views_per_call: int = 64):
+    """``unet(inp)`` evaluated on overlapping windows and blended (see the module docstring).
+
+    ``inp [B * f, C, h, w]``: B groups (guidance) of ``f`` views, the ``S = f - T`` references first;
+    ``target_masks [T, 1, h, w]`` (1 = known); ``fallback [B * f, C', h, w]``: the output where no
+    window ran. A window runs the references and the targets that have an unknown cell in it (a
+    target fully known there takes the fallback, as the references' outputs are discarded anyway);
+    windows with the same number of views share network calls of at most ``views_per_call`` views.
+    """
+    h, w = inp.shape[-2:]
+    n_b, n_t = inp.shape[0] // f, target_masks.shape[0]
+    n_s = f - n_t
+    th, tw = min(tile, h), min(tile, w)
+    unknown = target_masks[:, 0] < 0.5
+    by_count: dict[int, list] = {}
+    for y in tile_starts(h, th, overlap):
+        for x in tile_starts(w, tw, overlap):
+            need = [k for k in range(n_t) if int(unknown[k, y : y + th, x : x + tw].sum()) >= min_holes]
+            if need:
+                by_count.setdefault(len(need), []).append((y, x, need))
+    out = fallback.clone()
+    if not by_count:
+        return out
+    acc = torch.zeros_like(fallback)
+    wsum = torch.zeros(n_b * f, 1, h, w, device=inp.device, dtype=fallback.dtype)
+    wt = tile_weight(th, tw, overlap, inp.device, fallback.dtype)
+    calls = []  # (views per window, items): one item per (window, guidance branch): the rows of inp it takes, and where
+    for k, wins in sorted(by_count.items()):
+        fv = n_s + k
+        per_call = max(1, views_per_call // (fv * n_b))
+        for c in range(0, len(wins), per_call):
+            calls.append((fv, [([b * f + v for v in [*range(n_s), *(n_s + j for j in need)]], y, x) for y, x, need in wins[c : c + per_call] for b in range(n_b)]))
+
+    def run(call):
+        fv, items = call
+        crops = torch.cat([inp[r, :, y : y + th, x : x + tw] for r, y, x in items]).contiguous(memory_format=torch.channels_last)
+        n = len(items)
+        c_in = None if ctx is None else ctx[:1].expand(n * fv, *ctx.shape[1:])  # the same context for every view
+        # the references' outputs are discarded: they leave the network after its last attention
+        return unet(crops, t_in[:1].repeat(n * fv), c_in, num_frames=fv, out_frames=fv - n_s).reshape(n, fv - n_s, fallback.shape[1], th, tw)
+
+    for fv, items in calls:
+        for (r, y, x), oi in zip(items, run((fv, items))):
+            acc[r[n_s:], :, y : y + th, x : x + tw] += oi * wt
+            wsum[r[n_s:], :, y : y + th, x : x + tw] += wt
+    covered = wsum > 0
+    return torch.where(covered, acc / wsum.clamp_min(1e-12), out)
+

@@ -193,6 +193,11 @@ class CondSequential(nn.Sequential):
         return x
 
 
+def _last_frames(t: torch.Tensor, num_frames: int, keep: int) -> torch.Tensor:
+    """``[B * num_frames, ...]`` -> the last ``keep`` frames of every sample, ``[B * keep, ...]``."""
+    return t.reshape(-1, num_frames, *t.shape[1:])[:, num_frames - keep :].reshape(-1, *t.shape[1:])
+
+
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding ``[cos | sin]`` of (possibly fractional) timesteps, ``[N, dim]``."""
     half = dim // 2
@@ -340,7 +345,15 @@ class MultiViewUNet(nn.Module):
         context: torch.Tensor | None = None,
         num_frames: int = 1,
         camera: torch.Tensor | None = None,
+        out_frames: int | None = None,
     ) -> torch.Tensor:
+        """``x [B * num_frames, C, H, W]`` -> ``[B * num_frames, C', H, W]``.
+
+        ``out_frames``: return only the last ``out_frames`` views of every sample, ``[B * out_frames,
+        C', H, W]`` (the targets, when the references come first). The other views are dropped
+        after the last block that attends across views, so their high-resolution decoder layers are
+        not run; the kept views' outputs are the same as without it (every later layer is per view).
+        """
         cfg = self.config
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
             raise See3DError(f"unet: expected input [B*F, {cfg.in_channels}, H, W], got {tuple(x.shape)}")
@@ -366,8 +379,20 @@ class MultiViewUNet(nn.Module):
             h = blk(h, emb, ctx, num_frames)
             hs.append(h)
         h = self.middle_block(h, emb, ctx, num_frames)
-        for blk in self.output_blocks:
+        keep = num_frames if out_frames is None else int(out_frames)
+        if not 1 <= keep <= num_frames:
+            raise See3DError(f"unet: out_frames must be in [1, num_frames={num_frames}], got {out_frames}")
+        # the views are dropped before the first output block after the last one that attends
+        drop_at = 1 + max((i for i, b in enumerate(self.output_blocks) if any(isinstance(m, SpatialTransformer3D) for m in b)), default=-1)
+        for i, blk in enumerate(self.output_blocks):
+            if keep < num_frames and i == drop_at:
+                h, emb = _last_frames(h, num_frames, keep), _last_frames(emb, num_frames, keep)
+                hs = [_last_frames(t, num_frames, keep) for t in hs]
+                ctx = None if ctx is None else _last_frames(ctx, num_frames, keep)
+                num_frames = keep
             h = blk(torch.cat([h, hs.pop()], dim=1), emb, ctx, num_frames)
+        if keep < num_frames:  # no output block (or the last one) attends
+            h = _last_frames(h, num_frames, keep)
         return self.out(h)
 
     # ------------------------------------------------------------------ persistence

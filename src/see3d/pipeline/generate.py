@@ -50,8 +50,8 @@ class GenerateConfig:
     """Options of :func:`generate` (the CLI maps its flags onto these)."""
 
     trajectory: str = "orbit"
-    frames: int = 16
-    fill: str = "auto"  #: ``auto`` = ``mvd`` with a CUDA device, else ``telea`` (:func:`see3d.fill.resolve_fill`)
+    frames: int = 12
+    fill: str = "mvd"  #: ``mvd`` (the multi-view diffusion model), ``telea`` / ``ns`` (OpenCV); ``auto`` = ``mvd``
     fill_model: str | None = None  #: path of MVD weights (``fill="mvd"``); None = bundled
     fill_max_side: int | None = None  #: ``fill="mvd"``: the model's working size (longer side, px); None = its config's
     group: int = 4  #: ``fill="mvd"``: views generated per autoregressive group (0 = all from the input alone)
