@@ -10,8 +10,10 @@ With ``MVDConfig.tile > 0`` the network runs on overlapping ``tile x tile`` wind
 in every view of the group, as in training on crops) instead of the whole views, and the window
 outputs are blended with weights that fall off towards the window edges. The 3D attention then
 spans ``views x tile**2 / 16`` tokens instead of ``views x h x w / 16``, so the cost grows linearly
-with the image instead of quadratically, and windows where every target is known are not run at
-all: their output is the one that predicts the clean condition there (:func:`_known_output`).
+with the image instead of quadratically. A window runs only the targets with holes in it (at least
+``tile_min_holes`` unknown cells), beside the references, whose outputs are never needed and so leave
+the network after its last attention block (``out_frames``); where no window ran a target, its
+output is the one that predicts its clean condition (:func:`_known_output`).
 """
 
 from __future__ import annotations
@@ -187,8 +189,8 @@ def _unet_tiled(unet, inp, t_in, ctx, f, target_masks, fallback, tile, overlap, 
 
     ``inp [B * f, C, h, w]``: B groups (guidance) of ``f`` views, the ``S = f - T`` references first;
     ``target_masks [T, 1, h, w]`` (1 = known); ``fallback [B * f, C', h, w]``: the output where no
-    window ran. A window runs the references and the targets that have an unknown cell in it (a
-    target fully known there takes the fallback, as the references' outputs are discarded anyway);
+    window ran. A window runs the references and the targets with at least ``min_holes`` unknown
+    cells in it (a target (nearly) known there takes the fallback, as the references always do);
     windows with the same number of views share network calls of at most ``views_per_call`` views.
     """
     h, w = inp.shape[-2:]
@@ -208,25 +210,20 @@ def _unet_tiled(unet, inp, t_in, ctx, f, target_masks, fallback, tile, overlap, 
     acc = torch.zeros_like(fallback)
     wsum = torch.zeros(n_b * f, 1, h, w, device=inp.device, dtype=fallback.dtype)
     wt = tile_weight(th, tw, overlap, inp.device, fallback.dtype)
-    calls = []  # (views per window, items): one item per (window, guidance branch): the rows of inp it takes, and where
     for k, wins in sorted(by_count.items()):
-        fv = n_s + k
+        fv = n_s + k  # views per window: the references, then the k targets with holes there
         per_call = max(1, views_per_call // (fv * n_b))
         for c in range(0, len(wins), per_call):
-            calls.append((fv, [([b * f + v for v in [*range(n_s), *(n_s + j for j in need)]], y, x) for y, x, need in wins[c : c + per_call] for b in range(n_b)]))
-
-    def run(call):
-        fv, items = call
-        crops = torch.cat([inp[r, :, y : y + th, x : x + tw] for r, y, x in items]).contiguous(memory_format=torch.channels_last)
-        n = len(items)
-        c_in = None if ctx is None else ctx[:1].expand(n * fv, *ctx.shape[1:])  # the same context for every view
-        # the references' outputs are discarded: they leave the network after its last attention
-        return unet(crops, t_in[:1].repeat(n * fv), c_in, num_frames=fv, out_frames=fv - n_s).reshape(n, fv - n_s, fallback.shape[1], th, tw)
-
-    for fv, items in calls:
-        for (r, y, x), oi in zip(items, run((fv, items))):
-            acc[r[n_s:], :, y : y + th, x : x + tw] += oi * wt
-            wsum[r[n_s:], :, y : y + th, x : x + tw] += wt
+            # one item per (window, guidance branch): the rows of inp it takes, and where
+            items = [([b * f + v for v in [*range(n_s), *(n_s + j for j in need)]], y, x) for y, x, need in wins[c : c + per_call] for b in range(n_b)]
+            crops = torch.cat([inp[r, :, y : y + th, x : x + tw] for r, y, x in items]).contiguous(memory_format=torch.channels_last)
+            n = len(items)
+            c_in = None if ctx is None else ctx[:1].expand(n * fv, *ctx.shape[1:])  # the same context for every view
+            # only the targets' outputs: the references leave the network after its last attention
+            o = unet(crops, t_in[:1].repeat(n * fv), c_in, num_frames=fv, out_frames=k).reshape(n, k, fallback.shape[1], th, tw)
+            for (r, y, x), oi in zip(items, o):
+                acc[r[n_s:], :, y : y + th, x : x + tw] += oi * wt
+                wsum[r[n_s:], :, y : y + th, x : x + tw] += wt
     covered = wsum > 0
     return torch.where(covered, acc / wsum.clamp_min(1e-12), out)
 

@@ -391,7 +391,7 @@ class MultiViewUNet(nn.Module):
                 ctx = None if ctx is None else _last_frames(ctx, num_frames, keep)
                 num_frames = keep
             h = blk(torch.cat([h, hs.pop()], dim=1), emb, ctx, num_frames)
-        if keep < num_frames:  # no output block (or the last one) attends
+        if keep < num_frames:  # the last output block attends: drop them before the output layer
             h = _last_frames(h, num_frames, keep)
         return self.out(h)
 
