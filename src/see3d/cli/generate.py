@@ -45,7 +45,7 @@ def generate_cmd(
     fov: Optional[float] = typer.Option(None, "--fov", help=f"Field of view in degrees across the longer side (used when no --fx; default guess {60:g})."),
     trajectory: str = typer.Option("orbit", "--trajectory", "-t", help="orbit | dolly | pan | spiral | a pose file (.json list of 4x4 OpenCV c2w, .npy, .txt, or transforms.json); the file's first pose is the input camera."),
     frames: int = typer.Option(12, "--frames", "-n", min=1, max=2000, help="Number of views (the first is the input camera)."),
-    fill: str = typer.Option("mvd", "--fill", help="Hole filler: mvd (the multi-view diffusion model, on a CUDA GPU when PyTorch sees one; 16-18 s for the 12-view example on 2 CPU cores) | telea | ns (OpenCV inpainting: a second or two) | auto (= mvd)."),
+    fill: str = typer.Option("mvd", "--fill", help="Hole filler: mvd (the multi-view diffusion model, on a CUDA GPU when PyTorch sees one; 14-18 s for the 12-view example on 2 CPU cores) | telea | ns (OpenCV inpainting: a second or two) | auto (= mvd)."),
     fill_model: Optional[Path] = typer.Option(None, "--fill-model", help="Weights folder for --fill mvd (default: the bundled model)."),
     fill_max_side: Optional[int] = typer.Option(None, "--fill-max-side", min=16, help="--fill mvd: the model works at most at this many pixels on the longer side (default: the model's, 384 for the bundled one); smaller is faster but loses detail (Middlebury: 256 px -0.16 dB), known pixels keep full resolution."),
     group: int = typer.Option(4, "--group", help="--fill mvd, long trajectories: generate this many views at a time, each group warped from the input and the views generated before it (autoregressive, as published); 0 = every view from the input alone."),
