@@ -125,20 +125,31 @@ def test_cli_train_on_folder_of_clips(tmp_path):
 
 
 @pytest.mark.slow
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
 def test_two_process_accelerate_training_on_cpu(tmp_path):
     pytest.importorskip("accelerate")
     cfg = _write_config(tmp_path / "cfg.json", tiny_train_config(steps=2, ckpt_every=2))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    # torchrun starts the processes; `accelerate launch --cpu --num_processes 2` starts only one
+    # (accelerate 1.x; found in session 6: this test passed with one process before it checked)
     cmd = [
-        sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-        "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "see3d", "train", "mvd",
-        "--config", str(cfg), "--out", str(tmp_path / "run"), "-q",
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
+        "-m", "see3d", "train", "mvd", "--config", str(cfg), "--out", str(tmp_path / "run"), "-q",
     ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     log = read_loss_log(tmp_path / "run" / "loss.csv")
     assert log[:, 0].tolist() == [1.0, 2.0]  # one row per step (written by the main process only)
-    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_0000002"]
+    ckpts = list_checkpoints(tmp_path / "run")
+    assert [p.name for p in ckpts] == ["step_0000002"]
+    assert json.loads((ckpts[0] / "state.json").read_text())["processes"] == 2  # really two processes
 
 
 def test_xt_from_cond_starts_targets_from_the_condition():

@@ -134,7 +134,7 @@ def list_checkpoints(out: Path) -> list[Path]:
     return sorted(p for p in d.glob("step_*") if p.is_dir() and (p / "state.json").is_file()) if d.is_dir() else []
 
 
-def save_checkpoint(out: Path, step: int, unet, ema, opt, cfg: TrainConfig, keep: int) -> Path:
+def save_checkpoint(out: Path, step: int, unet, ema, opt, cfg: TrainConfig, keep: int, processes: int = 1) -> Path:
     from safetensors.torch import save_file
 
     from see3d.io.atomic import atomic_output_dir
@@ -145,7 +145,8 @@ def save_checkpoint(out: Path, step: int, unet, ema, opt, cfg: TrainConfig, keep
         save_file({k: v.detach().contiguous().cpu() for k, v in ema.state_dict().items()}, str(tmp / "ema.safetensors"))
         ot, meta = _flatten_optimizer(opt)
         save_file(ot, str(tmp / "optimizer.safetensors"))
-        (tmp / "state.json").write_text(json.dumps({"step": step, "optimizer": meta, "config": cfg.to_dict()}, indent=1))
+        state = {"step": step, "processes": processes, "optimizer": meta, "config": cfg.to_dict()}
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
     for old in list_checkpoints(out)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     MVDModel(cfg.model, unet=ema).save_pretrained(out / "model")
@@ -307,7 +308,10 @@ def train(
         if callback is not None:
             callback(step + 1, lv)
         if main and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(out, step + 1, unet, ema, opt if acc is None else opt.optimizer, cfg, cfg.keep_checkpoints)
+            save_checkpoint(
+                out, step + 1, unet, ema, opt if acc is None else opt.optimizer, cfg, cfg.keep_checkpoints,
+                processes=1 if acc is None else acc.num_processes,
+            )
             plot_loss(log_file, out / "loss.png")
         if acc is not None:
             acc.wait_for_everyone()
