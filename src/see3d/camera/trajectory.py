@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from see3d.camera.pose import as_pose, invert, look_at, make_pose, opengl_to_opencv, rotation_y
+from see3d.camera.pose import as_pose, invert, look_at, make_pose, rotation_y
 from see3d.errors import See3DError
 
 TRAJECTORIES = ("orbit", "dolly", "pan", "spiral")

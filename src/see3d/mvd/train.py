@@ -15,7 +15,6 @@ an uninterrupted one. ``OUT/model`` always holds the latest EMA weights as an :c
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import time
 from collections.abc import Callable
