@@ -159,8 +159,7 @@ def _sample_group(model, refs, cond, masks, ts, g, strength, context, gen, devic
 def _known_output(sched, x0: torch.Tensor, x_t: torch.Tensor, t: int, prediction_type: str) -> torch.Tensor:
     """The network output that predicts ``x0`` from ``x_t`` at ``t`` (for windows not run)."""
     tt = torch.full((x0.shape[0],), t, dtype=torch.long)
-    ab = sched._ab(tt, x0)
-    eps = (x_t - ab.sqrt() * x0) / (1.0 - ab).clamp_min(1e-12).sqrt()
+    _, eps = sched.predict_x0_eps(x0, x_t, tt, "sample")  # the noise that x0 implies in x_t
     return sched.target(x0, eps, tt, prediction_type)
 
 
@@ -174,7 +173,7 @@ def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
 
 
 def tile_weight(th: int, tw: int, overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """Blend weight of a window ``[th, tw]``: 1 inside, falling linearly to ``1 / (overlap + 1)`` at the edges."""
+    """Blend weight of a window ``[th, tw]``: 1 inside, falling linearly to ``1 / overlap`` at the edges."""
     ramp = max(overlap, 1)
 
     def one(n):

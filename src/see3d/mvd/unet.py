@@ -335,6 +335,8 @@ class MultiViewUNet(nn.Module):
                     ds //= 2
                 self.output_blocks.append(CondSequential(*layers))
         self.out = nn.Sequential(nn.GroupNorm(g, ch), nn.SiLU(), nn.Conv2d(mc, cfg.out_channels, 3, padding=1))
+        #: ``forward(out_frames=...)`` drops views before this output block: the first after the last that attends
+        self._drop_at = 1 + max((i for i, b in enumerate(self.output_blocks) if any(isinstance(m, SpatialTransformer3D) for m in b)), default=-1)
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
 
@@ -382,10 +384,8 @@ class MultiViewUNet(nn.Module):
         keep = num_frames if out_frames is None else int(out_frames)
         if not 1 <= keep <= num_frames:
             raise See3DError(f"unet: out_frames must be in [1, num_frames={num_frames}], got {out_frames}")
-        # the views are dropped before the first output block after the last one that attends
-        drop_at = 1 + max((i for i, b in enumerate(self.output_blocks) if any(isinstance(m, SpatialTransformer3D) for m in b)), default=-1)
         for i, blk in enumerate(self.output_blocks):
-            if keep < num_frames and i == drop_at:
+            if keep < num_frames and i == self._drop_at:
                 h, emb = _last_frames(h, num_frames, keep), _last_frames(emb, num_frames, keep)
                 hs = [_last_frames(t, num_frames, keep) for t in hs]
                 ctx = None if ctx is None else _last_frames(ctx, num_frames, keep)
