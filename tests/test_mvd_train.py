@@ -170,9 +170,9 @@ def test_xt_from_cond_starts_targets_from_the_condition():
     seen = {}
 
     class Spy(torch.nn.Module):
-        def forward(self, inp, t, ctx, num_frames):
+        def forward(self, inp, t, ctx, num_frames, out_frames=None):
             seen["x_t"] = inp[:, :3].reshape(b, f, 3, h, h).clone()
-            return torch.zeros(inp.shape[0], 3, h, h)
+            return torch.zeros(b * (out_frames or num_frames), 3, h, h)
 
     for p, expect in ((1.0, cond), (0.0, x0)):
         import dataclasses
@@ -184,3 +184,51 @@ def test_xt_from_cond_starts_targets_from_the_condition():
         err = (seen["x_t"] - expect).abs()
         assert err[:, 1:].mean() < 0.05  # targets start from `expect`
         assert (seen["x_t"][:, 0] - x0[:, 0]).abs().mean() < 0.05  # references keep the truth
+
+
+@pytest.mark.parametrize("prediction", ["sample", "epsilon", "v_prediction"])
+def test_loss_drops_references_exactly(monkeypatch, prediction):
+    """References carry no loss, so the trainer puts them first and lets the UNet drop them after
+    its last cross-view attention: the loss and every gradient equal those of running all views
+    (references at random places), and the UNet is asked for the targets only."""
+    from see3d.mvd import train as tr
+
+    import dataclasses
+
+    cfg = tiny_train_config(views=4, refs_min=2, refs_max=2)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prediction_type=prediction))
+    model = MVDModel(cfg.model)
+    torch.manual_seed(0)
+    for p in model.unet.parameters():  # the output layer starts at zero: give every layer a gradient
+        p.data.normal_(0, 0.2)
+    b, f, h = 2, 4, 16
+    batch = {
+        "x0": torch.rand(b, f, 3, h, h) * 2 - 1,
+        "cond": torch.rand(b, f, 3, h, h) * 2 - 1,
+        "masks": (torch.rand(b, f, 1, h, h) > 0.4).float(),
+        "ref": torch.tensor([[False, True, False, True], [True, False, True, False]]),
+    }
+    calls = []
+    unet_forward = type(model.unet).forward
+
+    def spy(self, *a, **kw):
+        calls.append(kw.get("out_frames"))
+        return unet_forward(self, *a, **kw)
+
+    monkeypatch.setattr(type(model.unet), "forward", spy)
+
+    def run():
+        model.unet.zero_grad()
+        loss = tr.loss_fn(model, model.unet, batch, torch.Generator().manual_seed(3), cfg)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.unet.parameters()]
+
+    loss_drop, g_drop = run()
+    monkeypatch.setattr(tr, "_targets_last", lambda ref: None)
+    loss_all, g_all = run()
+    assert calls == [2, None]
+    assert torch.allclose(loss_drop, loss_all, rtol=1e-5, atol=0)
+    for a, c in zip(g_drop, g_all):
+        assert torch.allclose(a, c, rtol=1e-3, atol=1e-4 * float(c.abs().max()))  # float rounding only
+    assert tr._targets_last(torch.tensor([[True, False, False], [True, True, False]])) is None  # uneven
+    assert tr._targets_last(torch.tensor([[False, False]])) is None  # no reference

@@ -180,8 +180,9 @@ def make_batch(cfg: TrainConfig, source, step: int, rank: int, model: MVDModel, 
         cs.append(s.cond[:, win[0], win[1]])
         ms.append(s.masks[:, win[0], win[1]])
         rs.append(s.ref)
-    x0 = torch.from_numpy(np.stack(xs)).permute(0, 1, 4, 2, 3)  # [B, F, 3, H, W]
-    cond = torch.from_numpy(np.stack(cs)).permute(0, 1, 4, 2, 3)
+    # [B, F, 3, H, W], contiguous (a channels-last input would run the UNet in channels-last layout)
+    x0 = torch.from_numpy(np.stack(xs)).permute(0, 1, 4, 2, 3).contiguous()
+    cond = torch.from_numpy(np.stack(cs)).permute(0, 1, 4, 2, 3).contiguous()
     masks = torch.from_numpy(np.stack(ms))[:, :, None]
     b, f = x0.shape[:2]
     flat = lambda t: t.reshape(b * f, *t.shape[2:])  # noqa: E731
@@ -210,16 +211,42 @@ def loss_fn(model: MVDModel, unet, batch: dict, gen: torch.Generator, cfg: Train
         start = torch.where(use[:, :, None, None, None], cond, x0)
     x_t = sched.add_noise(start.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v).reshape(x0.shape)
     inp = build_condition(x_t, cond, masks, ref, x0, t, noise_c, sched.add_noise, drop=drop, mask_only=model.config.mask_only)
+    # references carry no loss: with the same number in every sample they go first and the UNet
+    # drops them after its last cross-view attention (same loss and gradients, ~19 % less work)
+    keep = _targets_last(ref)
+    if keep is not None:
+        order, keep = keep
+        inp, x0, noise, masks, ref = (_gather_views(v, order) for v in (inp, x0, noise, masks, ref))
+    n_out = f if keep is None else keep
     ctx = None
     if model.config.unet.context_dim is not None:  # text / image embeddings are outside this trainer
         ctx = torch.zeros(b * f, 1, model.config.unet.context_dim, device=dev)
-    out = unet(inp.reshape(b * f, *inp.shape[2:]), t_v, ctx, num_frames=f).reshape(x0.shape).float()
-    target = sched.target(x0.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v, model.config.prediction_type)
-    target = target.reshape(x0.shape)
+    out = unet(inp.reshape(b * f, *inp.shape[2:]), t_v, ctx, num_frames=f, out_frames=keep)
+    out = out.reshape(b, n_out, *x0.shape[2:]).float()
+    x0, noise, masks, ref = (v[:, f - n_out :] for v in (x0, noise, masks, ref))
+    t_o = t[:, None].expand(b, n_out).reshape(-1)
+    flat = lambda v: v.reshape(b * n_out, *v.shape[2:])  # noqa: E731
+    target = sched.target(flat(x0), flat(noise), t_o, model.config.prediction_type).reshape(out.shape)
     w = 1.0 + (cfg.hole_weight - 1.0) * (1.0 - masks)
     w = w * (~ref)[:, :, None, None, None].float()
     err = (out - target) ** 2 * w
     return err.sum() / (w.sum() * x0.shape[2]).clamp_min(1.0)
+
+
+def _targets_last(ref: torch.Tensor) -> tuple[torch.Tensor, int] | None:
+    """``(order, targets)`` putting every sample's references first (stable), when all samples have
+    the same number of references and at least one target; else ``None`` (run every view)."""
+    n = ref.sum(1)
+    r = int(n[0])
+    if not (bool((n == r).all()) and 0 < r < ref.shape[1]):
+        return None
+    return torch.argsort((~ref).to(torch.int8), dim=1, stable=True), ref.shape[1] - r
+
+
+def _gather_views(v: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """``v[i, order[i]]`` for every sample ``i`` (``v`` is ``[B, F, ...]``)."""
+    idx = order.reshape(*order.shape, *([1] * (v.ndim - 2))).expand_as(v)
+    return torch.gather(v, 1, idx)
 
 
 # ----------------------------------------------------------------------------------------------
