@@ -118,3 +118,16 @@ def test_page_without_embedded_scene_fetches_it():
     embedded = viewer_html(model, embed=True)
     assert len(embedded) > len(page) + 4 * len(model) * 32 // 3 - 10
     assert math.isfinite(len(page))
+
+
+@pytest.mark.parametrize("command", ["render", "view", "reconstruct"])
+@pytest.mark.parametrize("value, why", [("1,2", "three numbers"), ("a,b,c", "r,g,b numbers"), ("0,0,1.5", "three numbers")])
+def test_bad_background_is_one_line_error(tmp_path, capsys, command, value, why):
+    """The scene commands share one ``--background`` parser: a bad colour is refused before any work."""
+    from see3d.cli import main
+
+    out = ["-o", str(tmp_path / ("v.mp4" if command == "render" else "out"))] if command != "view" else []
+    assert main([command, str(tmp_path / "missing"), *out, "--background", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--background" in err[0] and why in err[0]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "v.mp4").exists()

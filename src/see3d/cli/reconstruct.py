@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from see3d.cli._options import parse_background
+
 
 def reconstruct_cmd(
     views: Path = typer.Argument(..., help="Folder with transforms.json (or the file itself) or a COLMAP text model (cameras.txt, images.txt[, points3D.txt]) and its images."),
@@ -27,16 +29,10 @@ def reconstruct_cmd(
     Writes OUT/scene.ply, scene.splat, points.ply, transforms.json, metrics.json and
     heldout/*.png (render | photo). Example: see3d reconstruct data/fox -o fox3d --eval-every 2
     """
-    from see3d.errors import See3DError
     from see3d.gs.reconstruct import load_posed_views, reconstruct
     from see3d.gs.train import GSTrainConfig
 
-    try:
-        bg = tuple(float(x) for x in background.split(","))
-    except ValueError:
-        raise See3DError(f"--background must be r,g,b numbers, got {background!r}") from None
-    if len(bg) != 3 or not all(0 <= c <= 1 for c in bg):
-        raise See3DError(f"--background must be three numbers in [0, 1], got {background!r}")
+    bg = parse_background(background)
     t0 = time.perf_counter()
     pv = load_posed_views(views, max_size=max_size, progress=not quiet)
     if not quiet:

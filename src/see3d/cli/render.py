@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from see3d.cli._options import parse_background
 from see3d.errors import See3DError
 
 
@@ -47,12 +48,7 @@ def render_cmd(
 
     if out.suffix.lower() != ".mp4":
         raise See3DError(f"output must be an .mp4 file, got {out.name}")
-    try:
-        bg = tuple(float(x) for x in background.split(","))
-    except ValueError:
-        raise See3DError(f"--background must be r,g,b numbers, got {background!r}") from None
-    if len(bg) != 3 or not all(0 <= c <= 1 for c in bg):
-        raise See3DError(f"--background must be three numbers in [0, 1], got {background!r}")
+    bg = parse_background(background)
     model = load_gaussians(scene)
     cam, cs = scene_camera(model, scene, cameras)
     intr = cam.intrinsics

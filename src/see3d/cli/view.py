@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from see3d.errors import See3DError
+from see3d.cli._options import parse_background
 
 
 def view_cmd(
@@ -29,12 +29,7 @@ def view_cmd(
     from see3d.gs import load_gaussians
     from see3d.viewer import scene_camera, serve, write_viewer_html
 
-    try:
-        bg = tuple(float(x) for x in background.split(","))
-    except ValueError:
-        raise See3DError(f"--background must be r,g,b numbers, got {background!r}") from None
-    if len(bg) != 3 or not all(0 <= c <= 1 for c in bg):
-        raise See3DError(f"--background must be three numbers in [0, 1], got {background!r}")
+    bg = parse_background(background)
     model = load_gaussians(scene)
     cam, _ = scene_camera(model, scene, cameras, camera_index)
     if html is not None:
