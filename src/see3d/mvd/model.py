@@ -11,7 +11,6 @@ On disk (``save_pretrained`` / ``from_pretrained``): a folder with ``config.json
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -22,7 +21,15 @@ import torch.nn.functional as F
 
 from see3d.errors import See3DError
 from see3d.mvd.schedule import PREDICTION_TYPES, SPACINGS, NoiseSchedule
-from see3d.mvd.unet import CONFIG_NAME, WEIGHTS_NAME, MultiViewUNet, MultiViewUNetConfig, _read_weights, load_state_dict_checked
+from see3d.mvd.unet import (
+    WEIGHTS_NAME,
+    MultiViewUNet,
+    MultiViewUNetConfig,
+    _read_weights,
+    load_state_dict_checked,
+    read_folder_config,
+    write_model_folder,
+)
 
 SPACES = ("pixel", "latent")
 PREFILLS = ("none", "telea")
@@ -166,28 +173,13 @@ class MVDModel(torch.nn.Module):
     # ------------------------------------------------------------------ persistence
 
     def save_pretrained(self, path: str | Path) -> None:
-        from safetensors.torch import save_file
-
-        from see3d.io.atomic import atomic_output_dir
-
-        with atomic_output_dir(path) as tmp:
-            (tmp / CONFIG_NAME).write_text(json.dumps({"_class_name": "MVDModel", **self.config.to_dict()}, indent=2))
-            sd = {k: v.detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
-            save_file(sd, str(tmp / WEIGHTS_NAME))
+        write_model_folder(path, "MVDModel", self.config.to_dict(), self.unet)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, strict: bool = True, vae_path: str | Path | None = None, **overrides) -> "MVDModel":
         """Load a model folder; ``overrides`` replace sampling settings (steps, guidance_scale, ...)."""
         path = Path(path)
-        if not path.is_dir():
-            raise See3DError(f"model folder not found: {path}")
-        cfg_file = path / CONFIG_NAME
-        if not cfg_file.is_file():
-            raise See3DError(f"{path} has no {CONFIG_NAME}")
-        try:
-            d = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as e:
-            raise See3DError(f"{cfg_file} is not valid JSON: {e.msg}") from None
+        d = read_folder_config(path, "model folder")
         if d.get("_class_name") == "MVDModel":
             d = {**d, **overrides}
             config = MVDConfig.from_dict(d)

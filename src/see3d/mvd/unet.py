@@ -399,14 +399,7 @@ class MultiViewUNet(nn.Module):
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write ``config.json`` and ``model.safetensors`` into the folder ``path`` (atomically)."""
-        from safetensors.torch import save_file
-
-        from see3d.io.atomic import atomic_output_dir
-
-        with atomic_output_dir(path) as tmp:
-            (tmp / CONFIG_NAME).write_text(json.dumps({"_class_name": "MultiViewUNet", **self.config.to_dict()}, indent=2))
-            sd = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-            save_file(sd, str(tmp / WEIGHTS_NAME))
+        write_model_folder(path, "MultiViewUNet", self.config.to_dict(), self)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, strict: bool = True, device: str | torch.device = "cpu") -> "MultiViewUNet":
@@ -416,15 +409,7 @@ class MultiViewUNet(nn.Module):
         listing them; shape mismatches always raise.
         """
         path = Path(path)
-        if not path.is_dir():
-            raise See3DError(f"unet weights folder not found: {path}")
-        cfg_file = path / CONFIG_NAME
-        if not cfg_file.is_file():
-            raise See3DError(f"{path} has no {CONFIG_NAME}")
-        try:
-            d = json.loads(cfg_file.read_text())
-        except json.JSONDecodeError as e:
-            raise See3DError(f"{cfg_file} is not valid JSON: {e.msg}") from None
+        d = read_folder_config(path, "unet weights folder")
         if (path / WEIGHTS_NAME).is_file():
             config = MultiViewUNetConfig.from_dict(d)
             state = _read_weights(path / WEIGHTS_NAME)
@@ -438,6 +423,31 @@ class MultiViewUNet(nn.Module):
             model = cls(config)
         load_state_dict_checked(model, state, strict=strict)
         return model.to(device).eval()
+
+
+def write_model_folder(path: str | Path, class_name: str, config: dict, module: nn.Module) -> None:
+    """``config.json`` (with ``_class_name``) and ``model.safetensors`` of ``module``, written atomically."""
+    from safetensors.torch import save_file
+
+    from see3d.io.atomic import atomic_output_dir
+
+    with atomic_output_dir(path) as tmp:
+        (tmp / CONFIG_NAME).write_text(json.dumps({"_class_name": class_name, **config}, indent=2))
+        sd = {k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}
+        save_file(sd, str(tmp / WEIGHTS_NAME))
+
+
+def read_folder_config(path: Path, what: str) -> dict:
+    """The parsed ``config.json`` of the model folder ``path`` (one-line errors naming ``what``)."""
+    if not path.is_dir():
+        raise See3DError(f"{what} not found: {path}")
+    cfg_file = path / CONFIG_NAME
+    if not cfg_file.is_file():
+        raise See3DError(f"{path} has no {CONFIG_NAME}")
+    try:
+        return json.loads(cfg_file.read_text())
+    except json.JSONDecodeError as e:
+        raise See3DError(f"{cfg_file} is not valid JSON: {e.msg}") from None
 
 
 def _read_weights(file: Path) -> dict[str, torch.Tensor]:
