@@ -18,6 +18,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -168,6 +169,13 @@ def load_checkpoint(path: Path, unet, ema, opt) -> int:
 
 def make_batch(cfg: TrainConfig, source, step: int, rank: int, model: MVDModel, device) -> dict[str, torch.Tensor]:
     """The batch of ``step`` on process ``rank``, a pure function of ``(seed, step, rank)``."""
+    return encode_batch(batch_views(cfg, source, step, rank, model), model, device)
+
+
+def batch_views(cfg: TrainConfig, source, step: int, rank: int, model: MVDModel) -> tuple[torch.Tensor, ...]:
+    """The views of a batch in [0, 1] on the CPU: ``x0, cond`` ``[B, F, 3, H, W]`` (the condition
+    pre-filled when the model asks for it), ``masks [B, F, 1, H, W]``, ``ref [B, F]`` (no model
+    weights involved: the trainer builds the next batch in a thread while the current one trains)."""
     xs, cs, ms, rs = [], [], [], []
     for b in range(cfg.batch):
         rng = np.random.default_rng([cfg.seed, step, rank, b])
@@ -188,10 +196,18 @@ def make_batch(cfg: TrainConfig, source, step: int, rank: int, model: MVDModel, 
     flat = lambda t: t.reshape(b * f, *t.shape[2:])  # noqa: E731
     if model.config.prefill == "telea":
         cond = prefill_telea(flat(cond), flat(masks)).reshape(cond.shape)
+    return x0, cond, masks, torch.from_numpy(np.stack(rs))
+
+
+def encode_batch(views: tuple[torch.Tensor, ...], model: MVDModel, device) -> dict[str, torch.Tensor]:
+    """:func:`batch_views` in model space on ``device`` (the VAE for a latent model)."""
+    x0, cond, masks, ref = views
+    b, f = x0.shape[:2]
+    flat = lambda t: t.reshape(b * f, *t.shape[2:])  # noqa: E731
     z0 = model.encode(flat(x0).to(device)).reshape(b, f, -1, *model.encode_mask(flat(masks)).shape[-2:])
     zc = model.encode(flat(cond).to(device)).reshape(z0.shape)
     zm = model.encode_mask(flat(masks)).reshape(b, f, 1, *z0.shape[-2:]).to(device)
-    return {"x0": z0, "cond": zc, "masks": zm, "ref": torch.from_numpy(np.stack(rs)).to(device)}
+    return {"x0": z0, "cond": zc, "masks": zm, "ref": ref.to(device)}
 
 
 def loss_fn(model: MVDModel, unet, batch: dict, gen: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
@@ -305,42 +321,51 @@ def train(
     history: list[tuple[int, float]] = []
     end = cfg.steps if max_steps is None else min(cfg.steps, start + max_steps)
     t0 = time.perf_counter()
-    for step in range(start, end):
-        for g in opt.param_groups:
-            g["lr"] = _lr(cfg, step)
-        batch = make_batch(cfg, source, step, rank, model, device)
-        gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 64 + rank)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.bf16):
-            loss = loss_fn(model, wrapped, batch, gen, cfg)
-        opt.zero_grad(set_to_none=True)
-        if acc is not None:
-            acc.backward(loss)
-            acc.clip_grad_norm_(wrapped.parameters(), cfg.grad_clip)
-        else:
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip)
-        opt.step()
-        with torch.no_grad():
-            d = min(cfg.ema_decay, (1 + step) / (10 + step))
-            for pe, p in zip(ema.parameters(), unet.parameters()):
-                pe.mul_(d).add_(p.detach(), alpha=1 - d)
-        lv = float(loss.detach())
-        if acc is not None and acc.num_processes > 1:
-            lv = float(acc.reduce(loss.detach(), reduction="mean"))
-        history.append((step + 1, lv))
-        if main:
-            with open(log_file, "a") as fh:
-                fh.write(f"{step + 1},{lv:.8f},{_lr(cfg, step):.3e},{time.perf_counter() - t0:.2f}\n")
-        if callback is not None:
-            callback(step + 1, lv)
-        if main and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
-            save_checkpoint(
-                out, step + 1, unet, ema, opt if acc is None else opt.optimizer, cfg, cfg.keep_checkpoints,
-                processes=1 if acc is None else acc.num_processes,
-            )
-            plot_loss(log_file, out / "loss.png")
-        if acc is not None:
-            acc.wait_for_everyone()
+    # the next batch's views are made in a thread while this step trains (synth rendering, warps and
+    # inpainting release the GIL; each batch is a pure function of (seed, step, rank): the same batches)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="see3d-batch")
+    views = pool.submit(batch_views, cfg, source, start, rank, model) if start < end else None
+    try:
+        for step in range(start, end):
+            for g in opt.param_groups:
+                g["lr"] = _lr(cfg, step)
+            batch = encode_batch(views.result(), model, device)
+            if step + 1 < end:
+                views = pool.submit(batch_views, cfg, source, step + 1, rank, model)
+            gen = torch.Generator().manual_seed((cfg.seed * 1_000_003 + step) * 64 + rank)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda" and cfg.bf16):
+                loss = loss_fn(model, wrapped, batch, gen, cfg)
+            opt.zero_grad(set_to_none=True)
+            if acc is not None:
+                acc.backward(loss)
+                acc.clip_grad_norm_(wrapped.parameters(), cfg.grad_clip)
+            else:
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip)
+            opt.step()
+            with torch.no_grad():
+                d = min(cfg.ema_decay, (1 + step) / (10 + step))
+                for pe, p in zip(ema.parameters(), unet.parameters()):
+                    pe.mul_(d).add_(p.detach(), alpha=1 - d)
+            lv = float(loss.detach())
+            if acc is not None and acc.num_processes > 1:
+                lv = float(acc.reduce(loss.detach(), reduction="mean"))
+            history.append((step + 1, lv))
+            if main:
+                with open(log_file, "a") as fh:
+                    fh.write(f"{step + 1},{lv:.8f},{_lr(cfg, step):.3e},{time.perf_counter() - t0:.2f}\n")
+            if callback is not None:
+                callback(step + 1, lv)
+            if main and ((step + 1) % cfg.ckpt_every == 0 or step + 1 == cfg.steps):
+                save_checkpoint(
+                    out, step + 1, unet, ema, opt if acc is None else opt.optimizer, cfg, cfg.keep_checkpoints,
+                    processes=1 if acc is None else acc.num_processes,
+                )
+                plot_loss(log_file, out / "loss.png")
+            if acc is not None:
+                acc.wait_for_everyone()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return history
 
 
