@@ -7,8 +7,11 @@ high-resolution decoder levels run on the targets alone (same loss and gradients
 batches of a training config and times the two paths alternately in the same process, so load
 changes hit both; it prints the best per-step CPU and wall times and their ratio.
 
+With ``--loop`` it also times whole steps of ``see3d.mvd.train.train`` (batch, loss, backward, AdamW,
+EMA; no checkpoints) with the next batch made in a thread (as shipped) and made inline, alternately.
+
     OMP_NUM_THREADS=1 python benchmarks/train_step.py [--config src/see3d/mvd/configs/mvd_small_ft.toml]
-        [--steps 8] [--repeats 3] [--threads 1]
+        [--steps 8] [--repeats 3] [--threads 1] [--loop]
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=8, help="batches per timed round")
     ap.add_argument("--repeats", type=int, default=3, help="timed rounds per path (best is printed)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--loop", action="store_true", help="also time train() steps: batches in a thread vs inline")
     args = ap.parse_args()
 
     import numpy as np
@@ -64,7 +68,53 @@ def main() -> int:
         print(f"| {name} | {1000 * cpu:.0f} | {1000 * wall:.0f} |")
     base, new = best["all views"], best["references dropped"]
     print(f"speed-up: {base[0] / new[0]:.2f}x CPU, {base[1] / new[1]:.2f}x wall (best of {args.repeats} rounds of {args.steps} steps)")
+    if args.loop:
+        loop_study(cfg, args)
     return 0
+
+
+def loop_study(cfg, args) -> None:
+    """Whole training steps with the next batch made in a thread (shipped) and inline."""
+    import dataclasses
+    import tempfile
+    from concurrent.futures import Future
+
+    import numpy as np
+
+    from see3d.mvd import train as tr
+
+    class Inline:  # the executor's interface, running each job at once
+        def __init__(self, *a, **k):
+            pass
+
+        def submit(self, fn, *a):
+            fut = Future()
+            fut.set_result(fn(*a))
+            return fut
+
+        def shutdown(self, **k):
+            pass
+
+    cfg = dataclasses.replace(cfg, ckpt_every=10**9)  # no checkpoint inside the timed steps
+    shipped = tr.ThreadPoolExecutor
+    paths = {"batches made inline": Inline, "next batch in a thread": shipped}
+    best = {name: np.full(2, np.inf) for name in paths}
+    n = 3 * args.steps
+    for _ in range(args.repeats):
+        for name, executor in paths.items():
+            tr.ThreadPoolExecutor = executor
+            with tempfile.TemporaryDirectory() as d:
+                tr.train(cfg, d, max_steps=2)  # warm-up: clips, kernels (no checkpoint is written)
+                c, w = time.process_time(), time.perf_counter()
+                tr.train(cfg, d, max_steps=n)
+                best[name] = np.minimum(best[name], ((time.process_time() - c) / n, (time.perf_counter() - w) / n))
+    tr.ThreadPoolExecutor = shipped
+    print("\n| train() loop | CPU ms / step | wall ms / step |")
+    print("|---|---|---|")
+    for name, (cpu, wall) in best.items():
+        print(f"| {name} | {1000 * cpu:.0f} | {1000 * wall:.0f} |")
+    a, b = best["batches made inline"], best["next batch in a thread"]
+    print(f"speed-up: {a[1] / b[1]:.2f}x wall (best of {args.repeats} rounds of {n} steps)")
 
 
 if __name__ == "__main__":
