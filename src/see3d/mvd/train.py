@@ -228,10 +228,12 @@ def loss_fn(model: MVDModel, unet, batch: dict, gen: torch.Generator, cfg: Train
     x_t = sched.add_noise(start.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v).reshape(x0.shape)
     inp = build_condition(x_t, cond, masks, ref, x0, t, noise_c, sched.add_noise, drop=drop, mask_only=model.config.mask_only)
     # references carry no loss: with the same number in every sample they go first and the UNet
-    # drops them after its last cross-view attention (same loss and gradients, ~19 % less work)
-    keep = _targets_last(ref)
-    if keep is not None:
-        order, keep = keep
+    # drops them after its last cross-view attention (same loss and gradients; 1.2-1.3x per step,
+    # benchmarks/train_step.py)
+    keep = None  # views the UNet returns per sample (None: all)
+    sel = _targets_last(ref)
+    if sel is not None:
+        order, keep = sel
         inp, x0, noise, masks, ref = (_gather_views(v, order) for v in (inp, x0, noise, masks, ref))
     n_out = f if keep is None else keep
     ctx = None
