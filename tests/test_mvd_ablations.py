@@ -23,6 +23,7 @@ def _diff(a: TrainConfig, b: TrainConfig) -> dict:
     "name, expected",
     [
         ("mvd_small_maskonly", {"model.mask_only": (False, True)}),
+        ("mvd_small_phase0", {"t_max": (400, 1000)}),  # the recipe's steps 1-400, not an ablation
         (
             "mvd_small_eps",
             {
