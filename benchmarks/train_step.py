@@ -62,12 +62,7 @@ def main() -> int:
     tr._targets_last = drop
     print(f"# {args.config}: batch {cfg.batch} x {cfg.views} views ({cfg.refs_min}-{cfg.refs_max} references), "
           f"{cfg.crop or cfg.size} px, {args.threads} thread(s), load average {os.getloadavg()[0]:.1f}, torch {torch.__version__}")
-    print("| path | CPU ms / step | wall ms / step |")
-    print("|---|---|---|")
-    for name, (cpu, wall) in best.items():
-        print(f"| {name} | {1000 * cpu:.0f} | {1000 * wall:.0f} |")
-    base, new = best["all views"], best["references dropped"]
-    print(f"speed-up: {base[0] / new[0]:.2f}x CPU, {base[1] / new[1]:.2f}x wall (best of {args.repeats} rounds of {args.steps} steps)")
+    print_table("path", best, args.repeats, args.steps)
     if args.loop:
         loop_study(cfg, args)
     return 0
@@ -109,12 +104,18 @@ def loop_study(cfg, args) -> None:
                 tr.train(cfg, d, max_steps=n)
                 best[name] = np.minimum(best[name], ((time.process_time() - c) / n, (time.perf_counter() - w) / n))
     tr.ThreadPoolExecutor = shipped
-    print("\n| train() loop | CPU ms / step | wall ms / step |")
+    print()
+    print_table("train() loop", best, args.repeats, n)
+
+
+def print_table(what: str, best: dict, repeats: int, steps: int) -> None:
+    """Best per-step CPU and wall times of each path (the first is the baseline), and the speed-up."""
+    print(f"| {what} | CPU ms / step | wall ms / step |")
     print("|---|---|---|")
     for name, (cpu, wall) in best.items():
         print(f"| {name} | {1000 * cpu:.0f} | {1000 * wall:.0f} |")
-    a, b = best["batches made inline"], best["next batch in a thread"]
-    print(f"speed-up: {a[1] / b[1]:.2f}x wall (best of {args.repeats} rounds of {n} steps)")
+    base, new = list(best.values())[0], list(best.values())[-1]
+    print(f"speed-up: {base[0] / new[0]:.2f}x CPU, {base[1] / new[1]:.2f}x wall (best of {repeats} rounds of {steps} steps)")
 
 
 if __name__ == "__main__":

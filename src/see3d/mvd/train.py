@@ -228,7 +228,7 @@ def loss_fn(model: MVDModel, unet, batch: dict, gen: torch.Generator, cfg: Train
     x_t = sched.add_noise(start.reshape(b * f, *x0.shape[2:]), noise.reshape(b * f, *x0.shape[2:]), t_v).reshape(x0.shape)
     inp = build_condition(x_t, cond, masks, ref, x0, t, noise_c, sched.add_noise, drop=drop, mask_only=model.config.mask_only)
     # references carry no loss: with the same number in every sample they go first and the UNet
-    # drops them after its last cross-view attention (same loss and gradients; 1.2-1.3x per step,
+    # drops them after its last cross-view attention (same loss and gradients; 1.1-1.3x per step,
     # benchmarks/train_step.py)
     keep = None  # views the UNet returns per sample (None: all)
     sel = _targets_last(ref)
