@@ -191,9 +191,9 @@ def test_loss_drops_references_exactly(monkeypatch, prediction):
     """References carry no loss, so the trainer puts them first and lets the UNet drop them after
     its last cross-view attention: the loss and every gradient equal those of running all views
     (references at random places), and the UNet is asked for the targets only."""
-    from see3d.mvd import train as tr
-
     import dataclasses
+
+    from see3d.mvd import train as tr
 
     cfg = tiny_train_config(views=4, refs_min=2, refs_max=2)
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, prediction_type=prediction))
