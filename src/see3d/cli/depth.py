@@ -153,7 +153,7 @@ def depth_cmd(
 
     Example: see3d depth photo.jpg --fx 1450 -o out/
     """
-    from tqdm import tqdm
+    from see3d._progress import progress_bar
 
     from see3d.depth import load_backend
     from see3d.io import atomic_output_dir, list_images, load_image
@@ -172,7 +172,7 @@ def depth_cmd(
         _say(f"model: {note}", quiet)
     records = []
     with atomic_output_dir(out) as tmp:
-        for f in tqdm(files, desc="depth", unit="img", disable=quiet or len(files) == 1, file=sys.stderr):
+        for f in progress_bar(files, desc="depth", unit="img", disable=quiet or len(files) == 1):
             img = load_image(f)
             intr, how = _intrinsics_for(img, fx, fy, cx, cy, fov, intrinsics, quiet)
             pred = backend.predict(img, intr)
@@ -201,7 +201,7 @@ def eval_depth_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Evaluate a depth model on a Metric3D-format annotation file (AbsRel, delta1-3, RMSE, log10, SILog)."""
-    from tqdm import tqdm
+    from see3d._progress import progress_bar
 
     from see3d.eval.depth import evaluate_annotations
     from see3d.io import atomic_file, load_depth, read_metric3d_annotations
@@ -222,7 +222,7 @@ def eval_depth_cmd(
         def predict(img, intr):
             return backend.predict(img, intr).depth
 
-    bar = tqdm(desc="eval", unit="img", disable=quiet, file=sys.stderr)
+    bar = progress_bar(desc="eval", unit="img", disable=quiet)
     res = evaluate_annotations(annotations, predict, protocol, median_scale, progress=lambda i, n: (setattr(bar, "total", n), bar.update(1)))
     bar.close()
     print(res.table())
@@ -248,7 +248,7 @@ def train_depth_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Train the tiny canonical-space depth network on synth scenes (reproduces the bundled weights)."""
-    from tqdm import tqdm
+    from see3d._progress import progress_bar
 
     from see3d.depth.train import DepthTrainConfig, export_bundled, train_depth
 
@@ -270,7 +270,7 @@ def train_depth_cmd(
         lo, hi = cfg.focal_range
         cfg = DepthTrainConfig(**{**asdict(cfg), "focal_range": (lo if focal_min is None else focal_min, hi if focal_max is None else focal_max)})
     steps = cfg.steps
-    bar = tqdm(total=steps, desc="train depth", unit="step", disable=quiet, file=sys.stderr)
+    bar = progress_bar(total=steps, desc="train depth", unit="step", disable=quiet)
 
     def on_step(i, n, loss):
         bar.n = i

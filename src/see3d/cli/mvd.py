@@ -121,9 +121,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             start = int(ck[-1].name.split("_")[1])
         bar = None
         if not quiet:
-            from tqdm.auto import tqdm
+            from see3d._progress import progress_bar
 
-            bar = tqdm(total=cfg.steps, initial=start, desc="train mvd", unit="step")
+            bar = progress_bar(total=cfg.steps, initial=start, desc="train mvd", unit="step")
 
         def cb(step: int, loss: float) -> None:
             if bar is not None:

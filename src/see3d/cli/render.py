@@ -72,9 +72,9 @@ def render_cmd(
     def frame_iter():  # one frame at a time: long or large videos never sit in memory
         it = range(len(poses))
         if not quiet:
-            from tqdm.auto import tqdm
+            from see3d._progress import progress_bar
 
-            it = tqdm(it, desc="render", unit="frame")
+            it = progress_bar(it, desc="render", unit="frame")
         for i in it:
             yield render_views(model, intr, poses[i : i + 1], background=bg)[0]
 

@@ -66,9 +66,9 @@ def synth_cmd(
         raise See3DError(f"--focal must be a positive number of pixels, got {focal}")
     shape = (size, size) if height is None else (height, size)
 
-    from tqdm import tqdm
+    from see3d._progress import progress_bar
 
-    bar = tqdm(total=clips * frames, unit="frame", disable=quiet, desc="synth")
+    bar = progress_bar(total=clips * frames, unit="frame", disable=quiet, desc="synth")
     with atomic_output_dir(out) as tmp:
         for k in range(clips):
             s = seed + k

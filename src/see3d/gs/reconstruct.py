@@ -222,9 +222,9 @@ def load_posed_views(folder: str | Path, max_size: int | None = 512, progress: b
     undistorted = False
     it = range(len(paths))
     if progress:
-        from tqdm.auto import tqdm
+        from see3d._progress import progress_bar
 
-        it = tqdm(it, desc="load views", unit="img")
+        it = progress_bar(it, desc="load views", unit="img")
     for i in it:
         p = Path(paths[i])
         if not p.is_file():

@@ -192,9 +192,9 @@ def render_views(
         raise See3DError("render_views: all views must have the same image size")
     it = range(len(p))
     if progress:
-        from tqdm.auto import tqdm
+        from see3d._progress import progress_bar
 
-        it = tqdm(it, desc="render", unit="view")
+        it = progress_bar(it, desc="render", unit="view")
     out = []
     with torch.no_grad(), torch_threads(1):
         for i in it:
@@ -590,9 +590,9 @@ def fit_gaussians(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from see3d._progress import progress_bar
 
-        bar = tqdm(total=cfg.iterations, desc="3DGS fit", unit="step")
+        bar = progress_bar(total=cfg.iterations, desc="3DGS fit", unit="step")
     threads = torch_threads(cfg.torch_threads)
     threads.__enter__()
     perm: list[int] = []

@@ -88,9 +88,9 @@ def sample_views(
     total = len(chunks) * len(ts)
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from see3d._progress import progress_bar
 
-        bar = tqdm(total=total, desc="mvd sampling", unit="step")
+        bar = progress_bar(total=total, desc="mvd sampling", unit="step")
     outs = []
     done = 0
     try:

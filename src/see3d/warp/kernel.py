@@ -210,7 +210,6 @@ def _footprints(ring, cs, rl, dl, tl, mx, my, half_max, wk, nb, box, width, heig
         k = j
         u = ring[cs, j]
         v = ring[2 + cs, j]
-        z = ring[4 + cs, j]
         q = ring[6 + cs, j]
         r_ok = rl[0, j + 1] > 0
         cl_ok = rl[0, j] > 0
