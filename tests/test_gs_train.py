@@ -198,3 +198,14 @@ def test_synth_scene_30_views_reaches_28db_held_out():
 # measured (shared 2-core CPU, load ~10): 450 steps -> 30.6 dB in 309 s; 600 steps -> 34.5 dB in 637 s
 SYNTH_ITERATIONS = 500
 SYNTH_INIT_POINTS = 60_000
+
+
+def test_short_fits_skip_the_opacity_reset():
+    """The generate pipeline's quick fits have no time to recover from a reset (docs/gs.md)."""
+    from see3d.gs.train import MIN_RESET_ITERATIONS
+
+    assert GSTrainConfig.for_iterations(200).opacity_reset_every == 0
+    assert GSTrainConfig.for_iterations(MIN_RESET_ITERATIONS - 1).opacity_reset_every == 0
+    full = GSTrainConfig.for_iterations(GSTrainConfig.iterations)
+    assert full.opacity_reset_every == GSTrainConfig.opacity_reset_every > 0
+    assert GSTrainConfig.for_iterations(200, opacity_reset_every=50).opacity_reset_every == 50
