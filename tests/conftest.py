@@ -38,3 +38,22 @@ def motorcycle():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """A small canonical-space depth network (channels 8/16/32, input 48x64) with a non-trivial
+    head (it starts at zero): the depth backend tests' stand-in for real weights."""
+    from see3d.depth.tiny import TinyDepthConfig, TinyDepthNet
+
+    torch.manual_seed(0)
+    m = TinyDepthNet(TinyDepthConfig(channels=(8, 16, 32), input_size=(48, 64))).eval()
+    with torch.no_grad():
+        m.head.weight.normal_(0, 0.3)
+    return m
+
+
+@pytest.fixture
+def image(rng) -> np.ndarray:
+    """A 70x45 random uint8 photo (depth backend tests)."""
+    return rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)

@@ -16,21 +16,7 @@ from see3d.depth import DepthBackend, load_backend, predict_metric_depth
 from see3d.depth.tiny import TinyDepthBackend, TinyDepthConfig, TinyDepthNet
 from see3d.errors import See3DError
 
-CFG = TinyDepthConfig(channels=(8, 16, 32), input_size=(48, 64))
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    torch.manual_seed(0)
-    m = TinyDepthNet(CFG).eval()
-    with torch.no_grad():  # non-trivial output (the head starts at zero)
-        m.head.weight.normal_(0, 0.3)
-    return m
-
-
-@pytest.fixture
-def image(rng):
-    return rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)
+# fixtures `tiny_model` (TinyDepthNet, channels 8/16/32 at 48x64) and `image`: tests/conftest.py
 
 
 def test_tiny_save_load_round_trip(tmp_path, tiny_model, image):
@@ -47,11 +33,11 @@ def test_tiny_backend_follows_metric3d_order(tiny_model, image):
     intr = Intrinsics(600.0, 600.0, 34.5, 22.0, 70, 45)
     pred = TinyDepthBackend(tiny_model).predict(image, intr)
     # by hand: fit-resize + pad + normalise, run, un-pad, upsample, x fx*s/1000
-    x, p = cano.prepare_input(image, intr, CFG.input_size)
+    x, p = cano.prepare_input(image, intr, tiny_model.config.input_size)
     with torch.no_grad():
         out = tiny_model(x)[0, 0]
     t, b, l, r = p.pad
-    crop = out[t : CFG.input_size[0] - b, l : CFG.input_size[1] - r]
+    crop = out[t : tiny_model.config.input_size[0] - b, l : tiny_model.config.input_size[1] - r]
     up = torch.nn.functional.interpolate(crop[None, None], size=(45, 70), mode="bilinear", align_corners=False)[0, 0]
     expected = up.numpy() * 600.0 * p.scale / 1000.0
     np.testing.assert_allclose(pred.depth, expected, rtol=1e-5)

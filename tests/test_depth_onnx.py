@@ -16,21 +16,7 @@ from see3d.depth import load_backend
 from see3d.depth.tiny import TinyDepthBackend, TinyDepthConfig, TinyDepthNet
 from see3d.errors import See3DError
 
-CFG = TinyDepthConfig(channels=(8, 16, 32), input_size=(48, 64))
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    torch.manual_seed(0)
-    m = TinyDepthNet(CFG).eval()
-    with torch.no_grad():  # non-trivial output (the head starts at zero)
-        m.head.weight.normal_(0, 0.3)
-    return m
-
-
-@pytest.fixture
-def image(rng):
-    return rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)
+# fixtures `tiny_model` (TinyDepthNet, channels 8/16/32 at 48x64) and `image`: tests/conftest.py
 
 
 # ----------------------------------------------------------------------------- ONNX
@@ -62,23 +48,23 @@ def _export(module, path, hw, input_name="image", dynamic=False, extra_input=Fal
 def test_onnx_backend_matches_the_torch_model(tmp_path, tiny_model, image, dynamic):
     pytest.importorskip("onnxruntime")
     path = tmp_path / "metric3d_like.onnx"
-    _export(_Metric3DLike(tiny_model), path, CFG.input_size, dynamic=dynamic)
-    kw = {"input_size": CFG.input_size} if dynamic else {}
+    _export(_Metric3DLike(tiny_model), path, tiny_model.config.input_size, dynamic=dynamic)
+    kw = {"input_size": tiny_model.config.input_size} if dynamic else {}
     b = load_backend(f"metric3d-onnx:{path}", **kw)
-    assert b.input_size == CFG.input_size and b.dynamic == dynamic and not b.normalized
+    assert b.input_size == tiny_model.config.input_size and b.dynamic == dynamic and not b.normalized
     intr = Intrinsics(750.0, 750.0, 34.5, 22.0, 70, 45)
     got = b.predict(image, intr)
     ref = TinyDepthBackend(tiny_model).predict(image, intr)
     np.testing.assert_allclose(got.depth, ref.depth, rtol=1e-4, atol=1e-5)
     # the de-canonical step: canonical output x fx * s / 1000
-    p = cano.fit_placement(intr, CFG.input_size)
+    p = cano.fit_placement(intr, tiny_model.config.input_size)
     np.testing.assert_allclose(got.depth, got.canonical * 750.0 * p.scale / 1000.0, rtol=1e-5)
 
 
 def test_onnx_dynamic_runs_at_another_size_and_pixel_values_convention(tmp_path, tiny_model, image):
     pytest.importorskip("onnxruntime")
     path = tmp_path / "dyn.onnx"
-    _export(tiny_model, path, CFG.input_size, input_name="pixel_values", dynamic=True)  # normalised input
+    _export(tiny_model, path, tiny_model.config.input_size, input_name="pixel_values", dynamic=True)  # normalised input
     b = load_backend(path, input_size=(64, 96))
     assert b.normalized
     intr = Intrinsics(750.0, 750.0, 34.5, 22.0, 70, 45)
@@ -87,7 +73,7 @@ def test_onnx_dynamic_runs_at_another_size_and_pixel_values_convention(tmp_path,
 
 
 def _save(model, tmp_path, hw):
-    cfg = TinyDepthConfig(channels=CFG.channels, input_size=hw)
+    cfg = TinyDepthConfig(channels=model.config.channels, input_size=hw)
     m = TinyDepthNet(cfg)
     m.load_state_dict(model.state_dict())
     m.save_pretrained(tmp_path / "resized")
@@ -105,10 +91,10 @@ def test_onnx_unexpected_inputs_are_rejected(tmp_path, tiny_model):
         def forward(self, image, other):
             return self.net(image + other)
 
-    _export(Two(tiny_model), tmp_path / "two.onnx", CFG.input_size, extra_input=True)
+    _export(Two(tiny_model), tmp_path / "two.onnx", tiny_model.config.input_size, extra_input=True)
     with pytest.raises(See3DError, match="2 inputs"):
         load_backend(tmp_path / "two.onnx")
-    _export(tiny_model, tmp_path / "odd.onnx", CFG.input_size, input_name="rgb_in")
+    _export(tiny_model, tmp_path / "odd.onnx", tiny_model.config.input_size, input_name="rgb_in")
     with pytest.raises(See3DError, match="unexpected input name"):
         load_backend(tmp_path / "odd.onnx")
     with pytest.raises(See3DError, match="fixed input"):
