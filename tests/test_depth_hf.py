@@ -15,11 +15,6 @@ from see3d.depth import load_backend
 from see3d.errors import See3DError
 
 
-@pytest.fixture
-def image(rng):
-    return rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)
-
-
 # ----------------------------------------------------------------------------- transformers
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory):
