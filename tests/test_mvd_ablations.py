@@ -49,7 +49,7 @@ def test_ablation_config_changes_only_its_factor(name, expected):
 
 
 def test_cli_seed_and_steps_override_the_config(tmp_path):
-    """`see3d train mvd --seed S --steps N`: the run trains N steps with seed S (other seeds differ)."""
+    """`see3d train mvd --seed S --steps N --batch B`: the run trains N steps of B samples with seed S (other seeds differ)."""
     import json
 
     from see3d.cli import main
@@ -60,9 +60,9 @@ def test_cli_seed_and_steps_override_the_config(tmp_path):
     losses = {}
     for seed in (0, 7):
         run = tmp_path / f"s{seed}"
-        assert main(["train", "mvd", "--config", str(cfg), "--out", str(run), "--seed", str(seed), "--steps", "2", "-q"]) == 0
+        assert main(["train", "mvd", "--config", str(cfg), "--out", str(run), "--seed", str(seed), "--steps", "2", "--batch", "1", "-q"]) == 0
         saved = json.loads((run / "train_config.json").read_text())
-        assert (saved["seed"], saved["steps"]) == (seed, 2)
+        assert (saved["seed"], saved["steps"], saved["batch"]) == (seed, 2, 1)
         losses[seed] = read_loss_log(run / "loss.csv")
         assert len(losses[seed]) == 2 and list(run.glob("checkpoints/step_0000002"))
     assert not np.allclose(losses[0][:, 1], losses[7][:, 1])

@@ -141,7 +141,7 @@ def test_two_process_accelerate_training_on_cpu(tmp_path):
     # (accelerate 1.x; found in session 6: this test passed with one process before it checked)
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-        "-m", "see3d", "train", "mvd", "--config", str(cfg), "--out", str(tmp_path / "run"), "-q",
+        "-m", "see3d", "train", "mvd", "--config", str(cfg), "--out", str(tmp_path / "run"), "--batch", "1", "-q",
     ]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -150,6 +150,7 @@ def test_two_process_accelerate_training_on_cpu(tmp_path):
     ckpts = list_checkpoints(tmp_path / "run")
     assert [p.name for p in ckpts] == ["step_0000002"]
     assert json.loads((ckpts[0] / "state.json").read_text())["processes"] == 2  # really two processes
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["batch"] == 1  # --batch: per process
 
 
 def test_xt_from_cond_starts_targets_from_the_condition():

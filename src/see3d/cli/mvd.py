@@ -98,12 +98,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         out: Path = typer.Option(Path("runs/mvd"), "--out", help="Run folder: checkpoints/, model/, loss.csv, loss.png."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Total steps (overrides the config)."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (overrides the config)."),
+        batch: Optional[int] = typer.Option(None, "--batch", help="Samples per step and process (overrides the config): with N processes a step sees N x batch samples, so halve it for 2 processes to keep the recipe's batch."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the newest checkpoint in --out."),
         threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0 = torch default)."),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
     ) -> None:
         """Train the multi-view diffusion model on pose-free clips (accelerate launch for multi-GPU)."""
         import dataclasses
+        import os
 
         import torch
 
@@ -112,13 +114,14 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if threads > 0:
             torch.set_num_threads(threads)
         cfg = TrainConfig.from_file(config)
-        changes = {k: v for k, v in (("data", data), ("steps", steps), ("seed", seed)) if v is not None}
+        changes = {k: v for k, v in (("data", data), ("steps", steps), ("seed", seed), ("batch", batch)) if v is not None}
         if changes:
             cfg = dataclasses.replace(cfg, **changes)
         start = 0
         ck = list_checkpoints(out)
         if resume and ck:
             start = int(ck[-1].name.split("_")[1])
+        quiet = quiet or int(os.environ.get("RANK", "0")) > 0  # one bar and one report for a multi-process run
         bar = None
         if not quiet:
             from see3d._progress import progress_bar
