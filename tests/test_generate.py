@@ -150,14 +150,25 @@ def test_generate_help_explains():
 
 
 @pytest.mark.slow
-def test_generate_with_gaussians(tmp_path):
-    """--gaussians fits 3DGS to the views: the exported splats re-render the input view."""
+def test_generate_with_gaussians(tmp_path, monkeypatch):
+    """--gaussians fits 3DGS to the views: the exported splats re-render the input view. The
+    quick fit starts from the views' depth and runs without an opacity reset (docs/gs.md)."""
+    import see3d.gs
     from see3d.gs import load_ply, load_splat, render_views
     from see3d.gs.metrics import psnr
 
+    configs = []
+    real_fit = see3d.gs.fit_gaussians
+
+    def spy(*args, **kwargs):
+        configs.append(kwargs["config"])
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(see3d.gs, "fit_gaussians", spy)
     out = tmp_path / "g"
     args = ["generate", "--example", "motorcycle", "-o", str(out), "--frames", "4", "--max-size", "128"]
     assert main([*args, "--gaussians", "--gs-iterations", "150", "-q"]) == 0
+    assert [(c.iterations, c.opacity_reset_every) for c in configs] == [(150, 0)]
     cams = read_transforms_json(out / "transforms.json")
     view0 = np.asarray(Image.open(out / "views" / "0000.png"), dtype=np.float32) / 255
     for model in (load_ply(out / "scene.ply"), load_splat(out / "scene.splat")):

@@ -199,13 +199,3 @@ def test_synth_scene_30_views_reaches_28db_held_out():
 SYNTH_ITERATIONS = 500
 SYNTH_INIT_POINTS = 60_000
 
-
-def test_short_fits_skip_the_opacity_reset():
-    """The generate pipeline's quick fits have no time to recover from a reset (docs/gs.md)."""
-    from see3d.gs.train import MIN_RESET_ITERATIONS
-
-    assert GSTrainConfig.for_iterations(200).opacity_reset_every == 0
-    assert GSTrainConfig.for_iterations(MIN_RESET_ITERATIONS - 1).opacity_reset_every == 0
-    full = GSTrainConfig.for_iterations(GSTrainConfig.iterations)
-    assert full.opacity_reset_every == GSTrainConfig.opacity_reset_every > 0
-    assert GSTrainConfig.for_iterations(200, opacity_reset_every=50).opacity_reset_every == 50

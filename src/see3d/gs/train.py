@@ -39,10 +39,6 @@ from see3d.gs.metrics import psnr, ssim, ssim_map
 from see3d.gs.model import GaussianModel
 
 
-#: :meth:`GSTrainConfig.for_iterations` schedules opacity resets only for fits at least this long.
-MIN_RESET_ITERATIONS = 1000
-
-
 @dataclass
 class GSTrainConfig:
     """Options of :func:`fit_gaussians`; the defaults finish in minutes on 2 CPU cores at 256 px."""
@@ -87,17 +83,14 @@ class GSTrainConfig:
 
     @classmethod
     def for_iterations(cls, iterations: int, **overrides) -> "GSTrainConfig":
-        """Defaults with the densification / SH / reset schedule scaled to ``iterations`` steps.
-        Fits shorter than :data:`MIN_RESET_ITERATIONS` get no opacity reset: they have no time to
-        recover from one (``see3d generate``'s 200-step fit of the example: 25.29 dB held out
-        with the reset at step 80, 25.99 dB without; 400 steps: 27.91 vs 28.14 dB; docs/gs.md)."""
+        """Defaults with the densification / SH / reset schedule scaled to ``iterations`` steps."""
         f = iterations / cls.iterations
         sched = {
             "iterations": iterations,
             "densify_from": max(1, round(cls.densify_from * min(f, 1.0))),
             "densify_until": max(2, round(cls.densify_until * f)),
             "densify_every": max(1, round(cls.densify_every * min(f, 1.0))),
-            "opacity_reset_every": max(1, round(cls.opacity_reset_every * f)) if iterations >= MIN_RESET_ITERATIONS else 0,
+            "opacity_reset_every": max(1, round(cls.opacity_reset_every * f)),
             "sh_increase_every": max(1, round(cls.sh_increase_every * f)),
         }
         sched.update(overrides)

@@ -327,8 +327,12 @@ def _fit_gaussians(result: GenerateResult, tmp: Path, config: GenerateConfig, pr
         result.poses,
         init_points=pts,
         init_colors=cols,
+        # no opacity reset: the fit starts from every view's depth (no random points to prune) and a
+        # short fit has no time to recover from one (200 steps on the example's views, 3 of 12 held
+        # out: 25.29 dB with the reset at step 80, 25.99 dB without; 400 steps 27.91 vs 28.14 dB)
         config=GSTrainConfig.for_iterations(
-            config.gs_iterations, sh_degree=0, seed=config.seed, max_gaussians=config.gs_max_gaussians
+            config.gs_iterations, sh_degree=0, seed=config.seed, max_gaussians=config.gs_max_gaussians,
+            opacity_reset_every=0,
         ),
         progress=progress,
     )
