@@ -154,7 +154,6 @@ def depth_cmd(
     Example: see3d depth photo.jpg --fx 1450 -o out/
     """
     from see3d._progress import progress_bar
-
     from see3d.depth import load_backend
     from see3d.io import atomic_output_dir, list_images, load_image
 
@@ -202,7 +201,6 @@ def eval_depth_cmd(
 ) -> None:
     """Evaluate a depth model on a Metric3D-format annotation file (AbsRel, delta1-3, RMSE, log10, SILog)."""
     from see3d._progress import progress_bar
-
     from see3d.eval.depth import evaluate_annotations
     from see3d.io import atomic_file, load_depth, read_metric3d_annotations
 
@@ -249,7 +247,6 @@ def train_depth_cmd(
 ) -> None:
     """Train the tiny canonical-space depth network on synth scenes (reproduces the bundled weights)."""
     from see3d._progress import progress_bar
-
     from see3d.depth.train import DepthTrainConfig, export_bundled, train_depth
 
     given = dict(
