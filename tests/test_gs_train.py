@@ -198,4 +198,3 @@ def test_synth_scene_30_views_reaches_28db_held_out():
 # measured (shared 2-core CPU, load ~10): 450 steps -> 30.6 dB in 309 s; 600 steps -> 34.5 dB in 637 s
 SYNTH_ITERATIONS = 500
 SYNTH_INIT_POINTS = 60_000
-
