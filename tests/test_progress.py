@@ -11,11 +11,13 @@ class _Terminal(io.StringIO):
         return True
 
 
-def _run(stream, steps=400, pause=0.0005):
+def _run(stream, steps=400, pause=0.0005, postfix=False):
     bar = progress_bar(total=steps, desc="work", file=stream)
-    for _ in range(steps):
+    for i in range(steps):
         time.sleep(pause)
         bar.update(1)
+        if postfix:  # as `see3d train mvd` reports its loss every step
+            bar.set_postfix(loss=f"{i:.4f}")
     bar.close()
     return stream.getvalue().count("\r")
 
@@ -27,6 +29,14 @@ def test_log_gets_few_updates_terminal_gets_many(monkeypatch):
     assert log <= 3, log
     assert term > log
     assert progress_bar(total=1, file=io.StringIO()).mininterval == LOG_INTERVAL
+
+
+def test_per_step_postfix_stays_throttled_in_a_log(monkeypatch):
+    monkeypatch.delenv("TQDM_MININTERVAL", raising=False)
+    log = io.StringIO()
+    assert _run(log, postfix=True) <= 3, log.getvalue()[-300:]
+    assert "loss=399.0000" in log.getvalue()  # the final state carries the last postfix
+    assert _run(_Terminal(), postfix=True) > 3
 
 
 def test_environment_and_explicit_interval_win(monkeypatch):

@@ -4,7 +4,9 @@ On a terminal the bar redraws as usual. When stderr is not a terminal (a log fil
 CI), tqdm would still write a carriage-return update every 0.1 s, so an hour of training
 leaves tens of thousands of updates in its log; there the bar writes at most one update per
 :data:`LOG_INTERVAL` seconds (and its final state). ``TQDM_MININTERVAL`` in the environment
-still wins, as tqdm documents.
+still wins, as tqdm documents. ``set_postfix`` on such a bar waits for the next throttled update
+instead of forcing a redraw (tqdm's default), so a per-step loss in the postfix does not bring the
+per-step lines back.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ def progress_bar(iterable=None, **kwargs):
     from tqdm.auto import tqdm
 
     kwargs.setdefault("file", sys.stderr)
-    if "mininterval" not in kwargs and "TQDM_MININTERVAL" not in os.environ and not _is_terminal(kwargs["file"]):
-        kwargs["mininterval"] = LOG_INTERVAL
-    return tqdm(iterable, **kwargs)
+    if "mininterval" in kwargs or "TQDM_MININTERVAL" in os.environ or _is_terminal(kwargs["file"]):
+        return tqdm(iterable, **kwargs)
+    kwargs["mininterval"] = LOG_INTERVAL
+
+    class _LogBar(tqdm):
+        def set_postfix(self, ordered_dict=None, refresh=False, **kw):
+            super().set_postfix(ordered_dict, refresh=refresh, **kw)
+
+    return _LogBar(iterable, **kwargs)
