@@ -518,15 +518,10 @@ def _rotmat(qw, qx, qy, qz, R):  # pragma: no cover - compiled
     R[2, 2] = ONE - TWO * (qx * qx + qy * qy)
 
 
-@nb.njit(cache=True, nogil=True)
-def project_forward(
-    lo, hi, means, quats, log_scales, logits, sh, deg, viewmat, cam, width, height, near, far,
-    means2d, conics, colors, opac, depths, radii, boxes, visible,
-):  # pragma: no cover - compiled
-    """Project Gaussians ``lo..hi-1`` (see :func:`see3d.gs._project.project_gaussians`).
-
-    ``cam`` = (fx, fy, cx, cy). Writes the outputs in place; float32 throughout.
-    """
+@nb.njit(cache=True)
+def _view_setup(cam, width, height):  # pragma: no cover - compiled
+    """``cam`` = (fx, fy, cx, cy) -> (fx, fy, cx, cy, W, H, then the frustum limits of x/z and y/z
+    (+x, -x, +y, -y) beyond which the EWA Jacobian is evaluated at the clamped point)."""
     fx = cam[0]
     fy = cam[1]
     cx = cam[2]
@@ -537,10 +532,61 @@ def project_forward(
     lxn = (cx + HALF) / fx + LIM_PAD * fw / fx
     lyp = (fh - HALF - cy) / fy + LIM_PAD * fh / fy
     lyn = (cy + HALF) / fy + LIM_PAD * fh / fy
-    W = viewmat
+    return fx, fy, cx, cy, fw, fh, lxp, lxn, lyp, lyn
+
+
+@nb.njit(cache=True)
+def _camera_centre(W):  # pragma: no cover - compiled
+    """World position of the camera of world-to-camera ``W`` (-R^T t)."""
     cpx = -(W[0, 0] * W[0, 3] + W[1, 0] * W[1, 3] + W[2, 0] * W[2, 3])
     cpy = -(W[0, 1] * W[0, 3] + W[1, 1] * W[1, 3] + W[2, 1] * W[2, 3])
     cpz = -(W[0, 2] * W[0, 3] + W[1, 2] * W[1, 3] + W[2, 2] * W[2, 3])
+    return cpx, cpy, cpz
+
+
+@nb.njit(cache=True)
+def _to_camera(W, mx, my, mz):  # pragma: no cover - compiled
+    x = W[0, 0] * mx + W[0, 1] * my + W[0, 2] * mz + W[0, 3]
+    y = W[1, 0] * mx + W[1, 1] * my + W[1, 2] * mz + W[1, 3]
+    z = W[2, 0] * mx + W[2, 1] * my + W[2, 2] * mz + W[2, 3]
+    return x, y, z
+
+
+@nb.njit(cache=True)
+def _jw_rows(W, ax, ay, ux, uy):  # pragma: no cover - compiled
+    """Rows of J W: (f / z) (W_r - u W_2), with ``ax = fx / z``, ``ay = fy / z``, u the clamped x/z, y/z."""
+    j00 = ax * (W[0, 0] - ux * W[2, 0])
+    j01 = ax * (W[0, 1] - ux * W[2, 1])
+    j02 = ax * (W[0, 2] - ux * W[2, 2])
+    j10 = ay * (W[1, 0] - uy * W[2, 0])
+    j11 = ay * (W[1, 1] - uy * W[2, 1])
+    j12 = ay * (W[1, 2] - uy * W[2, 2])
+    return j00, j01, j02, j10, j11, j12
+
+
+@nb.njit(cache=True)
+def _unit_quat(quats, i):  # pragma: no cover - compiled
+    """Quaternion ``i`` (w, x, y, z) normalised, and its norm."""
+    q0 = quats[i, 0]
+    q1 = quats[i, 1]
+    q2 = quats[i, 2]
+    q3 = quats[i, 3]
+    qn = max(np.sqrt(q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3), TINY)
+    return q0 / qn, q1 / qn, q2 / qn, q3 / qn, qn
+
+
+@nb.njit(cache=True, nogil=True)
+def project_forward(
+    lo, hi, means, quats, log_scales, logits, sh, deg, viewmat, cam, width, height, near, far,
+    means2d, conics, colors, opac, depths, radii, boxes, visible,
+):  # pragma: no cover - compiled
+    """Project Gaussians ``lo..hi-1`` (see :func:`see3d.gs._project.project_gaussians`).
+
+    ``cam`` = (fx, fy, cx, cy). Writes the outputs in place; float32 throughout.
+    """
+    fx, fy, cx, cy, fw, fh, lxp, lxn, lyp, lyn = _view_setup(cam, width, height)
+    W = viewmat
+    cpx, cpy, cpz = _camera_centre(W)
     nb_ = (deg + 1) * (deg + 1)
     R = np.empty((3, 3), dtype=np.float32)
     basis = np.zeros(16, dtype=np.float32)
@@ -548,9 +594,7 @@ def project_forward(
         mx = means[i, 0]
         my = means[i, 1]
         mz = means[i, 2]
-        x = W[0, 0] * mx + W[0, 1] * my + W[0, 2] * mz + W[0, 3]
-        y = W[1, 0] * mx + W[1, 1] * my + W[1, 2] * mz + W[1, 3]
-        z = W[2, 0] * mx + W[2, 1] * my + W[2, 2] * mz + W[2, 3]
+        x, y, z = _to_camera(W, mx, my, mz)
         depths[i] = z
         o = ONE / (ONE + np.exp(-logits[i]))
         opac[i] = o
@@ -574,15 +618,9 @@ def project_forward(
         # rows of J W: (f / z) (W_r - u W_2)
         ax = fx * iz
         ay = fy * iz
-        j00 = ax * (W[0, 0] - ux * W[2, 0])
-        j01 = ax * (W[0, 1] - ux * W[2, 1])
-        j02 = ax * (W[0, 2] - ux * W[2, 2])
-        j10 = ay * (W[1, 0] - uy * W[2, 0])
-        j11 = ay * (W[1, 1] - uy * W[2, 1])
-        j12 = ay * (W[1, 2] - uy * W[2, 2])
-        qn = np.sqrt(quats[i, 0] ** 2 + quats[i, 1] ** 2 + quats[i, 2] ** 2 + quats[i, 3] ** 2)
-        qn = max(qn, TINY)
-        _rotmat(quats[i, 0] / qn, quats[i, 1] / qn, quats[i, 2] / qn, quats[i, 3] / qn, R)
+        j00, j01, j02, j10, j11, j12 = _jw_rows(W, ax, ay, ux, uy)
+        qw, qx, qy, qz, qn = _unit_quat(quats, i)
+        _rotmat(qw, qx, qy, qz, R)
         t00 = ZERO
         t01 = ZERO
         t02 = ZERO
@@ -659,20 +697,9 @@ def project_backward(
 
     Only visible Gaussians get gradients (the compositing gives the others none).
     """
-    fx = cam[0]
-    fy = cam[1]
-    cx = cam[2]
-    cy = cam[3]
-    fw = _f32(width)
-    fh = _f32(height)
-    lxp = (fw - HALF - cx) / fx + LIM_PAD * fw / fx
-    lxn = (cx + HALF) / fx + LIM_PAD * fw / fx
-    lyp = (fh - HALF - cy) / fy + LIM_PAD * fh / fy
-    lyn = (cy + HALF) / fy + LIM_PAD * fh / fy
+    fx, fy, cx, cy, fw, fh, lxp, lxn, lyp, lyn = _view_setup(cam, width, height)
     W = viewmat
-    cpx = -(W[0, 0] * W[0, 3] + W[1, 0] * W[1, 3] + W[2, 0] * W[2, 3])
-    cpy = -(W[0, 1] * W[0, 3] + W[1, 1] * W[1, 3] + W[2, 1] * W[2, 3])
-    cpz = -(W[0, 2] * W[0, 3] + W[1, 2] * W[1, 3] + W[2, 2] * W[2, 3])
+    cpx, cpy, cpz = _camera_centre(W)
     nb_ = (deg + 1) * (deg + 1)
     R = np.empty((3, 3), dtype=np.float32)
     M = np.empty((3, 3), dtype=np.float32)
@@ -686,9 +713,7 @@ def project_backward(
         mx = means[i, 0]
         my = means[i, 1]
         mz = means[i, 2]
-        x = W[0, 0] * mx + W[0, 1] * my + W[0, 2] * mz + W[0, 3]
-        y = W[1, 0] * mx + W[1, 1] * my + W[1, 2] * mz + W[1, 3]
-        z = W[2, 0] * mx + W[2, 1] * my + W[2, 2] * mz + W[2, 3]
+        x, y, z = _to_camera(W, mx, my, mz)
         # opacity
         o = ONE / (ONE + np.exp(-logits[i]))
         d_logits[i] = g_opac[i] * o * (ONE - o)
@@ -700,21 +725,8 @@ def project_backward(
         uy = min(max(ry, -lyn), lyp)
         ax = fx * iz
         ay = fy * iz
-        j00 = ax * (W[0, 0] - ux * W[2, 0])
-        j01 = ax * (W[0, 1] - ux * W[2, 1])
-        j02 = ax * (W[0, 2] - ux * W[2, 2])
-        j10 = ay * (W[1, 0] - uy * W[2, 0])
-        j11 = ay * (W[1, 1] - uy * W[2, 1])
-        j12 = ay * (W[1, 2] - uy * W[2, 2])
-        q0 = quats[i, 0]
-        q1 = quats[i, 1]
-        q2 = quats[i, 2]
-        q3 = quats[i, 3]
-        qn = max(np.sqrt(q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3), TINY)
-        qw = q0 / qn
-        qx = q1 / qn
-        qy = q2 / qn
-        qz = q3 / qn
+        j00, j01, j02, j10, j11, j12 = _jw_rows(W, ax, ay, ux, uy)
+        qw, qx, qy, qz, qn = _unit_quat(quats, i)
         _rotmat(qw, qx, qy, qz, R)
         for k in range(3):
             sc[k] = np.exp(log_scales[i, k])
