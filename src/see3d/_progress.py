@@ -33,6 +33,7 @@ def progress_bar(iterable=None, **kwargs):
     if "mininterval" in kwargs or "TQDM_MININTERVAL" in os.environ or _is_terminal(kwargs["file"]):
         return tqdm(iterable, **kwargs)
     kwargs["mininterval"] = LOG_INTERVAL
+    kwargs.setdefault("maxinterval", LOG_INTERVAL)  # tqdm's monitor thread otherwise redraws every 10 s
 
     class _LogBar(tqdm):
         def set_postfix(self, ordered_dict=None, refresh=False, **kw):
