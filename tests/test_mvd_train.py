@@ -65,6 +65,17 @@ def test_resume_is_exact(tmp_path):
     assert not any(p.name.startswith(".") for p in (tmp_path / "a" / "checkpoints").iterdir())  # no temporaries
 
 
+def test_learning_rate_decays_linearly_to_zero_after_decay_from(tmp_path):
+    cfg = tiny_train_config(warmup=2, decay_from=3, ckpt_every=6)
+    train(cfg, tmp_path / "run")
+    rows = [line.split(",") for line in (tmp_path / "run" / "loss.csv").read_text().split()]
+    lrs = [float(r[2]) for r in rows]
+    # warmup 1/2, 2/2; constant to step 3; then (6 - s) / (6 - 3) of it: 1, 2/3, 1/3 (0 after the last step)
+    assert lrs == pytest.approx([1.5e-3, 3e-3, 3e-3, 3e-3, 2e-3, 1e-3], rel=1e-3)
+    with pytest.raises(See3DError, match="decay_from 6 must be between 0 and steps"):
+        tiny_train_config(decay_from=6)
+
+
 def test_config_errors(tmp_path):
     with pytest.raises(See3DError, match="refs_min"):
         tiny_train_config(views=2, refs_max=2)

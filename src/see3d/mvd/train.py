@@ -47,6 +47,9 @@ class TrainConfig:
     lr: float = 2e-4
     weight_decay: float = 0.01
     warmup: int = 100
+    #: > 0: from this step on the learning rate falls linearly, to 0 at ``steps`` (a
+    #: warmup-stable-decay schedule); 0 = constant after the warmup
+    decay_from: int = 0
     ema_decay: float = 0.999
     grad_clip: float = 1.0
     cfg_dropout: float = 0.1
@@ -87,6 +90,8 @@ class TrainConfig:
             raise See3DError(f"train config: a model trained on t < {self.t_max} must sample with strength <= {self.t_max / 1000}")
         if not 0.0 <= self.xt_from_cond <= 1.0:
             raise See3DError(f"train config: xt_from_cond must be in [0, 1], got {self.xt_from_cond}")
+        if self.decay_from and not 0 < self.decay_from < self.steps:
+            raise See3DError(f"train config: decay_from {self.decay_from} must be between 0 and steps ({self.steps})")
         if self.crop > self.size:
             raise See3DError(f"train config: crop {self.crop} is larger than size {self.size}")
 
@@ -272,7 +277,10 @@ def _gather_views(v: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
-    return cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+    lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+    if cfg.decay_from and step >= cfg.decay_from:
+        lr *= (cfg.steps - step) / (cfg.steps - cfg.decay_from)
+    return lr
 
 
 def train(
