@@ -23,7 +23,9 @@ def _diff(a: TrainConfig, b: TrainConfig) -> dict:
     "name, expected",
     [
         ("mvd_small_maskonly", {"model.mask_only": (False, True)}),
-        ("mvd_small_phase0", {"t_max": (400, 1000)}),  # the recipe's steps 1-400, not an ablation
+        # the recipe's steps 1-400 and 401-4100, not ablations
+        ("mvd_small_phase0", {"t_max": (400, 1000), "crop": (64, 48)}),
+        ("mvd_small_phase1", {"crop": (64, 48)}),
         (
             "mvd_small_eps",
             {
