@@ -197,7 +197,7 @@ def eval_depth_cmd(
     protocol: str = typer.Option("auto", "--protocol", help="auto | kitti (0.1-80 m, Garg crop) | nyu (0.1-10 m, Eigen crop) | none."),
     median_scale: bool = typer.Option(False, "--median-scale", help="Also report metrics after median-scale alignment (separately)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write per-image and mean metrics to this JSON file."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Evaluate a depth model on a Metric3D-format annotation file (AbsRel, delta1-3, RMSE, log10, SILog)."""
     from see3d._progress import progress_bar
@@ -243,7 +243,7 @@ def train_depth_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="[default: 0]"),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch CPU threads."),
     export: Optional[Path] = typer.Option(None, "--export", help="Also write the model as one .safetensors file (+ .json config), e.g. src/see3d/assets/depth_tiny.safetensors."),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Train the tiny canonical-space depth network on synth scenes (reproduces the bundled weights)."""
     from see3d._progress import progress_bar

@@ -72,8 +72,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the bundled small model)."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Sampling steps (default: the model's)."),
         samples: Optional[int] = typer.Option(None, "--samples", help="Samples averaged per view."),
-        seed: int = typer.Option(0, "--seed"),
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        seed: int = typer.Option(0, "--seed", help="Sampling seed (same seed, same predictions)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     ) -> None:
         """Fill warped views with the multi-view diffusion model (the public See3D file layout)."""
         from see3d.io import atomic_output_dir, save_image
@@ -101,7 +101,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         batch: Optional[int] = typer.Option(None, "--batch", help="Samples per step and process (overrides the config): with N processes a step sees N x batch samples, so halve it for 2 processes to keep the recipe's batch."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the newest checkpoint in --out."),
         threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0 = torch default)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     ) -> None:
         """Train the multi-view diffusion model on pose-free clips (accelerate launch for multi-GPU)."""
         import dataclasses
