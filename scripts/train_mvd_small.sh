@@ -3,7 +3,7 @@
 #   phase 0  steps     1-400    mvd_small_phase0.toml  (t over [0, 1000), 48-px windows)
 #   phase 1  steps   401-4100   mvd_small_phase1.toml  (t < 400, 48-px windows)
 #   phase 2  steps  4101-9000   mvd_small_ft.toml      (t < 40, x_t from the pre-filled condition, 64 px)
-# Usage: [NPROC=1|2] scripts/train_mvd_small.sh [OUT=runs/mvd_small_recipe] [SEED=0]
+# Usage: [NPROC=1|2] scripts/train_mvd_small.sh [OUT=runs/mvd_small_recipe] [SEED=0] (the shipped weights: SEED 1)
 # Every phase resumes from OUT's newest checkpoint, so re-running the script after a crash or a
 # kill continues where it stopped. The EMA weights end in OUT/ft/model (a model folder for
 # `see3d generate --fill-model` / benchmarks/fill.py --model).
