@@ -1,8 +1,20 @@
-"""Parsers of option values that several commands share (one-line errors)."""
+"""Options and parsers of option values that several commands share (one-line errors)."""
 
 from __future__ import annotations
 
+import typer
+
 from see3d.errors import See3DError
+
+
+def overwrite_option() -> bool:
+    """``--overwrite``: replace an earlier see3d output at ``-o`` (other files are never replaced)."""
+    return typer.Option(
+        False,
+        "--overwrite",
+        help="Replace an earlier see3d output at -o (a folder see3d wrote, or the output file). "
+        "Folders with other files, inputs and the current folder are never replaced.",
+    )
 
 
 def parse_background(text: str) -> tuple[float, float, float]:
