@@ -250,6 +250,28 @@ def _images_array(images) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
+def _view_weights(weights, n: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if w.shape != (n,):
+        raise See3DError(f"view_weights: got {w.size} weights for {n} views")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or not np.any(w > 0):
+        raise See3DError("view_weights must be finite, >= 0 and not all 0")
+    return w
+
+
+def _pixel_weights(weights, n: int, H: int, W: int) -> torch.Tensor | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float32)
+    if w.shape != (n, H, W):
+        raise See3DError(f"pixel_weights must be [N, H, W] = {[n, H, W]}, got {list(w.shape)}")
+    if not np.all(np.isfinite(w)) or w.min() < 0 or w.max() > 1:
+        raise See3DError("pixel_weights must be finite and in [0, 1]")
+    return torch.from_numpy(np.ascontiguousarray(w))
+
+
 def camera_extent(poses: np.ndarray) -> tuple[np.ndarray, float]:
     """Centre of the camera centres and 1.1 x their largest distance from it (3DGS's extent)."""
     centres = poses[:, :3, 3]
@@ -537,6 +559,8 @@ def fit_gaussians(
     callback: Callable[[int, dict], None] | None = None,
     init_model: GaussianModel | None = None,
     perceptual_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    view_weights: Sequence[float] | np.ndarray | None = None,
+    pixel_weights: np.ndarray | None = None,
 ) -> GaussianModel:
     """Optimise 3D Gaussians so their renders match ``images [N, H, W, 3]`` (float [0, 1] or uint8).
 
@@ -548,10 +572,17 @@ def fit_gaussians(
     ``perceptual_loss(pred, target)`` (images ``[H, W, 3]`` in [0, 1] -> scalar), when given, is
     added with weight ``config.perceptual_weight`` (the See3D recipe uses LPIPS; see3d ships no
     LPIPS weights, so pass one built from a backbone you have).
+
+    ``view_weights [N]`` (>= 0, default 1) scale each view's loss (e.g. generated views lower than
+    photos); ``pixel_weights [N, H, W]`` in [0, 1] weight each pixel's L1 and D-SSIM terms (0 =
+    ignored, e.g. the holes of an unfilled warp). Both weighted terms are means over *all* pixels,
+    so a weight of 1 everywhere is the unweighted loss and a half-masked view counts half.
     """
     cfg = (config or GSTrainConfig()).validate()
     imgs = _images_array(images)
     n, H, W = imgs.shape[:3]
+    vw = _view_weights(view_weights, n)
+    pw = _pixel_weights(pixel_weights, n, H, W)
     intr = _intrinsics_list(intrinsics, n)
     for i, k in enumerate(intr):
         if (k.width, k.height) != (W, H):
@@ -582,6 +613,8 @@ def fit_gaussians(
     strategy = DensifyStrategy(cfg, extent)
     strategy.reset_stats(len(params), device)
     gt = torch.as_tensor(imgs, device=device)
+    if pw is not None:
+        pw = pw.to(device)
     bg = torch.tensor(cfg.background, dtype=torch.float32, device=device)
     Ks = [torch.as_tensor(k.K, dtype=torch.float32, device=device) for k in intr]
     viewmats = [_viewmat(p, device) for p in P]
@@ -616,14 +649,19 @@ def fit_gaussians(
             )
             pred = out.rgb
             target = gt[i]
-            l1 = (pred - target).abs().mean()
+            wmap = None if pw is None else pw[i][..., None]  # [H, W, 1]
+            err = (pred - target).abs()
+            l1 = err.mean() if wmap is None else (err * wmap).mean()
             if cfg.ssim_weight > 0:
-                s = ssim_map(pred, target, valid=False).mean()
-                loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * (1 - s)
+                smap = ssim_map(pred, target, valid=False)
+                d_ssim = (1 - smap).mean() if wmap is None else ((1 - smap) * wmap).mean()
+                loss = (1 - cfg.ssim_weight) * l1 + cfg.ssim_weight * d_ssim
             else:
                 loss = l1
             if perceptual_loss is not None and cfg.perceptual_weight > 0:
                 loss = loss + cfg.perceptual_weight * perceptual_loss(pred, target)
+            if vw is not None:
+                loss = loss * float(vw[i])
             lv = float(loss.detach())
             if not math.isfinite(lv):
                 raise See3DError(f"3DGS fit diverged at step {step} (loss is {lv})")
