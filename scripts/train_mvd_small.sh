@@ -29,10 +29,10 @@ p1=$(last_step "$OUT/p1"); p1=${p1:-0}
 if [ "$p1" -lt 400 ]; then
   train --data synth --config "$CFG/mvd_small_phase0.toml" --out "$OUT/p1" --steps 400 --threads 1 --seed "$SEED"
 fi
-train --data synth --config "$CFG/mvd_small_phase1.toml" --out "$OUT/p1" --steps 4100 --threads 1 --seed "$SEED"
+train --data synth --config "$CFG/mvd_small_phase1.toml" --out "$OUT/p1" --steps 4100 --threads 1 --seed "$SEED" --allow-config-change
 mkdir -p "$OUT/ft/checkpoints"
 if [ -z "$(last_step "$OUT/ft")" ]; then
   cp -r "$OUT/p1/checkpoints/step_0004100" "$OUT/ft/checkpoints/"
 fi
-train --data synth --config "$CFG/mvd_small_ft.toml" --out "$OUT/ft" --steps 9000 --threads 1 --seed "$SEED"
+train --data synth --config "$CFG/mvd_small_ft.toml" --out "$OUT/ft" --steps 9000 --threads 1 --seed "$SEED" --allow-config-change
 echo "model: $OUT/ft/model"

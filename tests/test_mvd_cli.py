@@ -49,7 +49,7 @@ def test_dropin_writes_predictions_and_keeps_visible_pixels(tmp_path, tiny_model
                "--out", str(out), "--model", str(tiny_model_dir), "-q"])
     assert rc == 0
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["predict_000.png", "predict_001.png"]
+    assert files == [".see3d.json", "predict_000.png", "predict_001.png"]  # the marker: a see3d output
     for i, (w, m) in enumerate(zip(warps, masks)):
         p = np.asarray(Image.open(out / f"predict_{i:03d}.png"))
         vis = m > 0.9 * 255

@@ -43,10 +43,29 @@ for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app, GROUPS)
 
 
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so that temporary outputs are removed on the way out."""
+
+
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised through a subprocess in the tests
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Exit codes: 0 success; 1 an unexpected error (traceback); 2 bad input or usage (one line,
+    ``error: ...``); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Interrupted or
+    terminated runs leave no temporary output behind.
+    """
+    import signal
+
     try:
-        app(args=argv, standalone_mode=False)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a test thread)
+        previous = None
+    try:
+        rv = app(args=argv, standalone_mode=False)
     except See3DError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -56,10 +75,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except typer.Exit as e:
         return e.exit_code
     except SystemExit as e:  # click usage errors
         return int(e.code or 0)
+    except OSError as e:  # disk full, read-only or missing location, permissions: one line
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"error: cannot write or read{where}: {e.strerror or e}", file=sys.stderr)
+        return 2
     except Exception as e:  # click exceptions (bad option values...) carry their own formatting
         if isinstance(e, _click_errors()):
             e.show()
@@ -67,7 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         if type(e).__name__ == "Abort":
             return 1
         raise
-    return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if rv == 130:  # typer turns KeyboardInterrupt into this return value
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(rv) if isinstance(rv, int) else 0
 
 
 def _click_errors() -> tuple[type, ...]:

@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from see3d.cli._options import overwrite_option
 from see3d.errors import See3DError
 
 MODEL_HELP = (
@@ -135,6 +136,15 @@ def write_depth_outputs(out: Path, stem: str, img, depth, intr, confidence=None,
     return names
 
 
+def _output_stems(files: list[Path]) -> list[str]:
+    """Output name per image: its stem, or its whole file name where two images share a stem
+    (``x.jpg`` and ``x.png`` -> ``x.jpg.depth.npy`` and ``x.png.depth.npy``)."""
+    from collections import Counter
+
+    counts = Counter(f.stem for f in files)
+    return [f.stem if counts[f.stem] == 1 else f.name for f in files]
+
+
 def depth_cmd(
     image: Path = typer.Argument(..., help="An image file or a folder of images."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced atomically when all images succeed)."),
@@ -147,6 +157,7 @@ def depth_cmd(
     intrinsics: Optional[Path] = typer.Option(None, "--intrinsics", help="Intrinsics file: JSON {fx, fy, cx, cy} / {cam_in} / {K} / transforms.json-style, or text 'fx fy cx cy' or a 3x3 matrix."),
     depth_scale: float = typer.Option(1000.0, "--depth-scale", help="Units per metre in the 16-bit PNG (1000 = millimetres; max 65.535 m)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (warnings still print)."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Metric depth for one image or a folder: OUT/<name>.depth.npy (metres), a 16-bit PNG
     (scale in its name and metadata), a coloured preview and a metric point cloud (.ply).
@@ -155,11 +166,13 @@ def depth_cmd(
     """
     from see3d._progress import progress_bar
     from see3d.depth import load_backend
-    from see3d.io import atomic_output_dir, list_images, load_image
+    from see3d.io import atomic_output_dir, check_output, list_images, load_image
 
-    if depth_scale <= 0:
+    real_out = check_output(out, inputs=[image, intrinsics], overwrite=overwrite)
+    if not depth_scale > 0:
         raise See3DError(f"--depth-scale must be positive, got {depth_scale}")
     files = list_images(image) if image.is_dir() else [image]
+    stems = _output_stems(files)
     if image.is_dir() and model.startswith("file:"):
         raise See3DError("the file backend gives one depth map; it cannot serve a folder of images")
     for f in files:
@@ -170,12 +183,12 @@ def depth_cmd(
     if note:
         _say(f"model: {note}", quiet)
     records = []
-    with atomic_output_dir(out) as tmp:
-        for f in progress_bar(files, desc="depth", unit="img", disable=quiet or len(files) == 1):
+    with atomic_output_dir(real_out, marker="depth") as tmp:
+        for f, stem in progress_bar(list(zip(files, stems)), desc="depth", unit="img", disable=quiet or len(files) == 1):
             img = load_image(f)
             intr, how = _intrinsics_for(img, fx, fy, cx, cy, fov, intrinsics, quiet)
             pred = backend.predict(img, intr)
-            names = write_depth_outputs(tmp, f.stem, img, pred.depth, intr, pred.confidence, depth_scale)
+            names = write_depth_outputs(tmp, stem, img, pred.depth, intr, pred.confidence, depth_scale)
             valid = pred.depth > 0
             rec = {
                 "image": str(f),

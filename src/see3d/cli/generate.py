@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from see3d.cli._options import overwrite_option
 from see3d.errors import See3DError
 
 
@@ -33,7 +34,7 @@ def _stage_printer(quiet: bool):
 
 def generate_cmd(
     image: Optional[Path] = typer.Argument(None, help="Input photo (JPEG/PNG). Omit with --example."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced atomically when the job succeeds)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: new or empty, or an earlier see3d output with --overwrite; written atomically when the job succeeds."),
     example: Optional[str] = typer.Option(None, "--example", help="Run on a bundled example instead of IMAGE: 'motorcycle' (real Middlebury photo with true depth)."),
     depth: Optional[Path] = typer.Option(None, "--depth", help="Metric depth map of IMAGE (.npy metres, or 16-bit PNG with --depth-scale)."),
     depth_scale: Optional[float] = typer.Option(None, "--depth-scale", help="Units per metre of a 16-bit depth PNG (1000 = mm, 256 = KITTI)."),
@@ -56,6 +57,7 @@ def generate_cmd(
     gs_max_size: int = typer.Option(256, "--gs-max-size", min=16, help="The 3DGS fit works on the views downscaled to at most this many pixels per side (the splat video renders at full size)."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Turn one photo into novel views along a camera path.
 
@@ -70,6 +72,10 @@ def generate_cmd(
     from see3d.pipeline.examples import load_example
 
     # ---- gather and validate all inputs before anything is written
+    from see3d.io import check_output
+
+    builtin = ("orbit", "dolly", "pan", "spiral")
+    real_out = check_output(out, inputs=[image, depth, fill_model, None if trajectory in builtin else trajectory], overwrite=overwrite)
     if group < 0:
         raise See3DError(f"--group must be >= 0 (0 = every view from the input alone), got {group}")
     if example is not None and image is not None:
@@ -137,10 +143,10 @@ def generate_cmd(
     )
     on_stage, finish = _stage_printer(quiet)
     t0 = time.perf_counter()
-    generate(img, true_depth, intr, out, cfg, on_stage=on_stage, progress=not quiet, source=source)
+    result = generate(img, true_depth, intr, real_out, cfg, on_stage=on_stage, progress=not quiet, source=source)
     finish()
     if not quiet:
-        print(f"wrote {out} ({frames} views) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        print(f"wrote {out} ({len(result.views)} views) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
 
 
 def register(app: typer.Typer, groups: dict) -> None:

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from see3d.cli._options import overwrite_option
 from see3d.errors import See3DError
 
 #: Public See3D contract: a mask pixel > 0.9 * 255 is visible.
@@ -68,24 +69,26 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def mvd_cmd(
         refs: Path = typer.Option(..., "--refs", help="Folder of clean reference images (reference_images/)."),
         warps: Path = typer.Option(..., "--warps", help="Folder with warp_*.png and mask_*.png (mask > 0.9*255 = visible)."),
-        out: Path = typer.Option(Path("predict"), "--out", help="Output folder for predict_*.png."),
+        out: Path = typer.Option(Path("predict"), "--out", "-o", help="Output folder for predict_*.png."),
         model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the bundled small model)."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Sampling steps (default: the model's)."),
         samples: Optional[int] = typer.Option(None, "--samples", help="Samples averaged per view."),
         seed: int = typer.Option(0, "--seed", help="Sampling seed (same seed, same predictions)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+        overwrite: bool = overwrite_option(),
     ) -> None:
         """Fill warped views with the multi-view diffusion model (the public See3D file layout)."""
-        from see3d.io import atomic_output_dir, save_image
+        from see3d.io import atomic_output_dir, check_output, save_image
         from see3d.mvd.filler import MVDFiller
 
+        real_out = check_output(out, inputs=[refs, warps, model], overwrite=overwrite)
         r, w, m, ids = read_see3d_folders(refs, warps)
         overrides = {} if samples is None else {"samples": samples}
         filler = MVDFiller.from_pretrained(model, **overrides)
         if not quiet:
             print(f"mvd: {len(r)} reference(s), {len(w)} warped view(s) {w.shape[2]}x{w.shape[1]}", file=sys.stderr)
         pred = filler.fill(w, m, refs=r, seed=seed, steps=steps, progress=not quiet)
-        with atomic_output_dir(out) as tmp:
+        with atomic_output_dir(real_out, marker="mvd") as tmp:
             for key, p in zip(ids, pred):
                 save_image(tmp / f"predict_{key}.png", p)
         if not quiet:
@@ -100,6 +103,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (overrides the config)."),
         batch: Optional[int] = typer.Option(None, "--batch", help="Samples per step and process (overrides the config): with N processes a step sees N x batch samples, so halve it for 2 processes to keep the recipe's batch."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from the newest checkpoint in --out."),
+        allow_config_change: bool = typer.Option(False, "--allow-config-change", help="Resume even though the config differs from the checkpoint's (seed, lr, size, data...; e.g. the next phase of a recipe); the change is printed and logged in OUT/config_changes.log. Another architecture is always refused."),
         threads: int = typer.Option(0, "--threads", help="CPU threads for torch (0 = torch default)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     ) -> None:
@@ -134,7 +138,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 bar.set_postfix(loss=f"{loss:.4f}")
 
         try:
-            train(cfg, out, resume=resume, callback=cb)
+            train(cfg, out, resume=resume, callback=cb, allow_config_change=allow_config_change)
         finally:
             if bar is not None:
                 bar.close()

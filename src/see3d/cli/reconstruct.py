@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from see3d.cli._options import parse_background
+from see3d.cli._options import overwrite_option, parse_background
 
 
 def reconstruct_cmd(
@@ -23,6 +23,7 @@ def reconstruct_cmd(
     background: str = typer.Option("0,0,0", "--background", help="Background colour r,g,b in [0, 1]."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Fit 3D Gaussians to posed photos; distorted photos are undistorted first.
 
@@ -32,6 +33,9 @@ def reconstruct_cmd(
     from see3d.gs.reconstruct import load_posed_views, reconstruct
     from see3d.gs.train import GSTrainConfig
 
+    from see3d.io import check_output
+
+    real_out = check_output(out, inputs=[views], overwrite=overwrite)
     bg = parse_background(background)
     t0 = time.perf_counter()
     pv = load_posed_views(views, max_size=max_size, progress=not quiet)
@@ -48,7 +52,7 @@ def reconstruct_cmd(
         seed=seed,
     )
     stage = (lambda s: print(f"-- {s}", file=sys.stderr)) if not quiet else None
-    res = reconstruct(pv, out, cfg, eval_every=eval_every, progress=not quiet, on_stage=stage)
+    res = reconstruct(pv, real_out, cfg, eval_every=eval_every, progress=not quiet, on_stage=stage)
     m = res.metrics
     line = f"train PSNR {m['train']['psnr']:.2f} dB SSIM {m['train']['ssim']:.4f}"
     if "heldout" in m:

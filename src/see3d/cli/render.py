@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from see3d.cli._options import parse_background
+from see3d.cli._options import overwrite_option, parse_background
 from see3d.errors import See3DError
 
 
@@ -33,6 +33,7 @@ def render_cmd(
     fps: float = typer.Option(24.0, "--fps", help="Frames per second."),
     background: str = typer.Option("0,0,0", "--background", help="Background colour r,g,b in [0, 1]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Render a video of a Gaussian-splat scene along a camera path.
 
@@ -43,11 +44,13 @@ def render_cmd(
     from see3d.camera import TrajectoryConfig, make_trajectory
     from see3d.camera.trajectory import load_trajectory_file
     from see3d.gs import load_gaussians, render_views
-    from see3d.io import atomic_file, write_video
+    from see3d.io import atomic_file, check_output, write_video
     from see3d.viewer import scene_camera
 
     if out.suffix.lower() != ".mp4":
         raise See3DError(f"output must be an .mp4 file, got {out.name}")
+    traj_file = None if trajectory in ("cameras", "orbit", "dolly", "pan", "spiral") else trajectory
+    real_out = check_output(out, inputs=[scene, cameras, traj_file], overwrite=overwrite, kind="file")
     bg = parse_background(background)
     model = load_gaussians(scene)
     cam, cs = scene_camera(model, scene, cameras)
@@ -78,7 +81,7 @@ def render_cmd(
         for i in it:
             yield render_views(model, intr, poses[i : i + 1], background=bg)[0]
 
-    with atomic_file(out) as tmp:
+    with atomic_file(real_out) as tmp:
         n = write_video(tmp, frame_iter(), fps=fps)
     if not quiet:
         print(f"wrote {out} ({n} frames, {intr.width}x{intr.height}, {len(model)} Gaussians)", file=sys.stderr)

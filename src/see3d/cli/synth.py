@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from see3d.cli._options import overwrite_option
 from see3d.errors import See3DError
 
 
@@ -45,6 +46,7 @@ def synth_cmd(
     workers: int = typer.Option(1, "--workers", "-j", min=1, max=256, help="Frames rendered in parallel threads (same output)."),
     video: bool = typer.Option(False, "--video/--no-video", help="Also write video.mp4 per clip."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Render procedural scenes (rooms, objects on a ground plane, streets) with exact metric depth.
 
@@ -53,8 +55,10 @@ def synth_cmd(
 
     Example: see3d synth -o out/room0 --seed 0 --frames 20 --size 256 --video
     """
-    from see3d.io import atomic_output_dir
+    from see3d.io import atomic_output_dir, check_output
     from see3d.synth import SCENE_KINDS, TRAJECTORY_KINDS, render_clip
+
+    real_out = check_output(out, overwrite=overwrite)
 
     if kind not in SCENE_KINDS:
         raise See3DError(f"unknown scene kind {kind!r}: use one of {', '.join(SCENE_KINDS)}")
@@ -69,7 +73,7 @@ def synth_cmd(
     from see3d._progress import progress_bar
 
     bar = progress_bar(total=clips * frames, unit="frame", disable=quiet, desc="synth")
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(real_out, marker="synth") as tmp:
         for k in range(clips):
             s = seed + k
             clip = render_clip(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -588,6 +589,42 @@ def _same_config(stored: str | None, current: str) -> bool:
     return old == new
 
 
+def _check_run_folder(run: Path, ck: Path) -> None:
+    """A training run folder is new, empty, or one of ``train depth``'s own (never another kind)."""
+    if run.exists() and not run.is_dir():
+        raise See3DError(f"run folder {run} is a file")
+    if not run.is_dir() or not any(run.iterdir()):
+        return
+    cfg_file = run / "train_config.json"
+    if ck.is_file() or (cfg_file.is_file() and "variant" in _read_json(cfg_file)):
+        return
+    raise See3DError(f"{run} is not a `see3d train depth` run folder (no checkpoint.pt or depth train_config.json); choose a new or empty folder")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+_STEP_ROW = re.compile(r" step (\d+)/\d+ ")
+
+
+def _truncate_train_log(path: Path, step: int) -> None:
+    """Drop the log's step rows after ``step`` (written after the checkpoint a resumed run starts from)."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = [ln for ln in lines if not ((m := _STEP_ROW.search(ln)) and int(m.group(1)) > step)]
+    if len(keep) != len(lines):
+        from see3d.io.atomic import atomic_file
+
+        with atomic_file(path) as tmp:
+            tmp.write_text("".join(keep))
+
+
 def train_depth(
     cfg: DepthTrainConfig,
     run_dir: str | Path,
@@ -596,9 +633,26 @@ def train_depth(
 ) -> Path:
     """Train (or resume) in ``run_dir``; returns the folder of the final model (``run_dir/model``)."""
     run = Path(run_dir)
+    cfg_json = json.dumps(asdict(cfg), sort_keys=True, default=list)
+    # what must match to resume (the step budget and logging may change between runs)
+    resume_key = json.dumps({k: v for k, v in asdict(cfg).items() if k not in ("steps", "threads", "log_every", "checkpoint_every")}, sort_keys=True, default=list)
+    # ---- every check before anything is written: the network's size, the run folder, the checkpoint
+    TinyDepthConfig(channels=cfg.channels, input_size=cfg.image_size, variant=cfg.variant)
+    ck = run / "checkpoint.pt"
+    _check_run_folder(run, ck)
+    state = None
+    if ck.is_file():
+        try:
+            state = torch.load(ck, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated or foreign file
+            raise See3DError(f"cannot read the checkpoint {ck} ({type(e).__name__}); remove it to start over") from None
+        if not _same_config(state.get("config"), resume_key):
+            raise See3DError(f"{ck} was written by a different training config; use a new run folder")
     run.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
+    if state is not None:  # the log keeps the rows up to the checkpoint: a resumed run does not repeat them
+        _truncate_train_log(run / "train.log", int(state["step"]))
     logf = open(run / "train.log", "a")
 
     def log(msg: str) -> None:
@@ -608,9 +662,6 @@ def train_depth(
         if on_log is not None:
             on_log(line)
 
-    cfg_json = json.dumps(asdict(cfg), sort_keys=True, default=list)
-    # what must match to resume (the step budget and logging may change between sessions)
-    resume_key = json.dumps({k: v for k, v in asdict(cfg).items() if k not in ("steps", "threads", "log_every", "checkpoint_every")}, sort_keys=True, default=list)
     (run / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2, default=list))
     data = _load_or_render(cfg, run, log)
     torch.manual_seed(cfg.seed)
@@ -631,11 +682,7 @@ def train_depth(
     model = TinyDepthNet(tcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
-    ck = run / "checkpoint.pt"
-    if ck.is_file():
-        state = torch.load(ck, map_location="cpu", weights_only=True)
-        if not _same_config(state.get("config"), resume_key):
-            raise See3DError(f"{ck} was written by a different training config; use a new run folder")
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         step = int(state["step"])

@@ -370,7 +370,7 @@ def reconstruct(
             if v is not None and not math.isfinite(v) and v != math.inf:
                 raise See3DError(f"{part} {k} is not finite: the fit produced NaNs")
     stage("write")
-    with atomic_output_dir(out) as tmp:
+    with atomic_output_dir(out, marker="reconstruct") as tmp:
         save_ply(model, tmp / "scene.ply")
         save_splat(model, tmp / "scene.splat")
         save_point_cloud(model, tmp / "points.ply")

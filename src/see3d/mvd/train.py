@@ -161,11 +161,90 @@ def save_checkpoint(out: Path, step: int, unet, ema, opt, cfg: TrainConfig, keep
 def load_checkpoint(path: Path, unet, ema, opt) -> int:
     from safetensors.torch import load_file
 
-    st = json.loads((path / "state.json").read_text())
-    unet.load_state_dict(load_file(str(path / "model.safetensors")))
-    ema.load_state_dict(load_file(str(path / "ema.safetensors")))
-    opt.load_state_dict(_unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), st["optimizer"]))
+    try:
+        st = json.loads((path / "state.json").read_text())
+        unet.load_state_dict(load_file(str(path / "model.safetensors")))
+        ema.load_state_dict(load_file(str(path / "ema.safetensors")))
+        opt.load_state_dict(_unflatten_optimizer(load_file(str(path / "optimizer.safetensors")), st["optimizer"]))
+    except (RuntimeError, KeyError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise See3DError(f"cannot resume from {path}: it does not fit this model ({first[:160]})") from None
     return int(st["step"])
+
+
+#: Config fields that may change when a run resumes (the step budget and cadence of checkpoints/logs).
+RESUMABLE_CHANGES = ("steps", "ckpt_every", "keep_checkpoints", "log_every")
+
+
+def check_run_folder(out: Path) -> list[Path]:
+    """``out`` must be new, empty, or a ``train mvd`` run folder; returns its checkpoints."""
+    if out.exists() and not out.is_dir():
+        raise See3DError(f"run folder {out} is a file")
+    ckpts = list_checkpoints(out)
+    if ckpts or not out.is_dir() or not any(out.iterdir()):
+        return ckpts
+    cfg_file = out / "train_config.json"
+    try:
+        own = cfg_file.is_file() and "clip_frames" in json.loads(cfg_file.read_text())
+    except (OSError, ValueError):
+        own = False
+    if not own:
+        raise See3DError(f"{out} is not a `see3d train mvd` run folder (no checkpoints/ or train_config.json of its kind); choose a new or empty folder")
+    return ckpts
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(_flat(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = json.loads(json.dumps(v))  # tuples -> lists, as stored
+    return flat
+
+
+def config_changes(old: dict, new: dict) -> dict[str, tuple]:
+    """``{field: (old, new)}`` of the fields (dotted for the model's) that differ, resumable ones excluded;
+    fields a checkpoint predates count as changed only when the new value differs from the default."""
+    defaults = _flat(TrainConfig().to_dict())
+    a, b = _flat(old), _flat(new)
+    out = {}
+    for k in sorted(set(a) | set(b)):
+        if k in RESUMABLE_CHANGES:
+            continue
+        va, vb = a.get(k, defaults.get(k)), b.get(k, defaults.get(k))
+        if va != vb:
+            out[k] = (va, vb)
+    return out
+
+
+def _check_resume_config(out: Path, ckpt: Path, cfg: TrainConfig, allow: bool) -> None:
+    try:
+        old = json.loads((ckpt / "state.json").read_text()).get("config")
+    except (OSError, ValueError):
+        raise See3DError(f"cannot read {ckpt / 'state.json'}; remove the checkpoint to continue from an earlier one") from None
+    if not isinstance(old, dict):
+        return  # a checkpoint without its config: nothing to compare with
+    changes = config_changes(old, cfg.to_dict())
+    if not changes:
+        return
+    arch = [k for k in changes if k.startswith("model.")]
+    if arch:
+        raise See3DError(
+            f"{ckpt} was trained with another model ({', '.join(arch[:4])} differ); resume with its config or use a new --out"
+        )
+    desc = ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changes.items())
+    if not allow:
+        raise See3DError(f"resuming {ckpt.name} with a different config ({desc}); pass --allow-config-change to continue with the new values")
+    import os
+    import sys
+
+    if int(os.environ.get("RANK", "0")) > 0:  # one warning and one log line per multi-process run
+        return
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed {ckpt.name} with {desc}"
+    print(f"warning: {line}", file=sys.stderr)
+    with open(out / "config_changes.log", "a") as fh:
+        fh.write(line + "\n")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -289,13 +368,22 @@ def train(
     resume: bool = True,
     max_steps: int | None = None,
     callback: Callable[[int, float], None] | None = None,
+    allow_config_change: bool = False,
 ) -> list[tuple[int, float]]:
     """Train (or continue) into ``out``; returns the ``(step, loss)`` pairs of this run.
 
     ``max_steps`` stops early after that many steps of this call without a final checkpoint
-    (what a kill does; tests use it).
+    (what a kill does; tests use it). Resuming with a config that differs from the checkpoint's
+    (other than the step budget and checkpoint/log cadence) is refused unless
+    ``allow_config_change``; then the change is logged in ``out/config_changes.log``. Another
+    architecture is always refused.
     """
     out = Path(out)
+    ckpts = check_run_folder(out)
+    if resume and ckpts:
+        _check_resume_config(out, ckpts[-1], cfg, allow_config_change)
+    elif ckpts and not resume:
+        raise See3DError(f"{out} already has checkpoints; resume, or choose an empty folder")
     out.mkdir(parents=True, exist_ok=True)
     acc = _accelerator(cfg)
     device = acc.device if acc is not None else torch.device("cpu")
@@ -314,11 +402,8 @@ def train(
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
-    ckpts = list_checkpoints(out)
     if resume and ckpts:
         start = load_checkpoint(ckpts[-1], unet, ema, opt)
-    elif ckpts and not resume:
-        raise See3DError(f"{out} already has checkpoints; resume, or choose an empty folder")
     if main:
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     log_file = out / "loss.csv"

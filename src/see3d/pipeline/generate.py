@@ -259,7 +259,7 @@ def generate(
 
 
 def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm) -> GenerateResult:
-    with atomic_output_dir(out_dir) as tmp:
+    with atomic_output_dir(out_dir, marker="generate") as tmp:
         result = generate_views(image, depth, intrinsics, config, stage, progress)
         t0 = time.perf_counter()
         stage("write")
