@@ -59,7 +59,7 @@ def test_load_image_errors(tmp_path):
     Image.new("L", (8000, 7000)).save(tmp_path / "huge.png")
     with pytest.raises(See3DError, match="Mpixel"):
         load_image(tmp_path / "huge.png")
-    Image.fromarray(np.zeros((4, 4), np.uint16)).save(tmp_path / "d16.png")
+    Image.fromarray(np.zeros((16, 16), np.uint16)).save(tmp_path / "d16.png")
     with pytest.raises(See3DError, match="depth map"):
         load_image(tmp_path / "d16.png")
     # truncated file

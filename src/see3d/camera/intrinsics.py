@@ -20,6 +20,9 @@ from see3d.errors import See3DError
 
 #: A focal length larger than this many times the image size is rejected as absurd.
 MAX_FOCAL_FACTOR = 100.0
+#: ... and one shorter than this many times the image size (a field of view of more than about
+#: 169 degrees across the longer side: no pinhole camera sees that).
+MIN_FOCAL_FACTOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class Intrinsics:
         if self.fx <= 0 or self.fy <= 0:
             raise See3DError(f"intrinsics: focal length must be positive, got fx={self.fx}, fy={self.fy}")
         size = max(self.width, self.height)
+        if min(self.fx, self.fy) < MIN_FOCAL_FACTOR * size:
+            raise See3DError(
+                f"intrinsics: focal length {min(self.fx, self.fy):.3g} px is too short for a {self.width}x{self.height} "
+                f"image (< {MIN_FOCAL_FACTOR:g}x the image size: a field of view over "
+                f"{2 * math.degrees(math.atan(0.5 / MIN_FOCAL_FACTOR)):.0f} degrees)"
+            )
         if max(self.fx, self.fy) > MAX_FOCAL_FACTOR * size:
             raise See3DError(
                 f"intrinsics: focal length {max(self.fx, self.fy):g} px is absurd for a "
@@ -52,6 +61,17 @@ class Intrinsics:
         object.__setattr__(self, "height", int(self.height))
         for name in ("fx", "fy", "cx", "cy"):
             object.__setattr__(self, name, float(getattr(self, name)))
+
+    def check_principal_point(self, what: str = "intrinsics") -> "Intrinsics":
+        """User-given intrinsics: the principal point must lie within half an image of the image
+        (a cx/cy far outside means swapped values, another image size or a wrong unit)."""
+        w, h = self.width, self.height
+        if not (-0.5 * w <= self.cx <= 1.5 * w and -0.5 * h <= self.cy <= 1.5 * h):
+            raise See3DError(
+                f"{what}: principal point ({self.cx:g}, {self.cy:g}) lies far outside the {w}x{h} image "
+                "(cx, cy are pixels of this image, near its centre)"
+            )
+        return self
 
     # ------------------------------------------------------------------ constructors
     @classmethod

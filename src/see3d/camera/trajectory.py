@@ -125,10 +125,12 @@ def load_trajectory_file(path: str | Path) -> np.ndarray:
                 return read_transforms_json(path).poses
             if isinstance(data, dict) and "poses" in data:
                 data = data["poses"]
+            elif isinstance(data, dict):
+                raise See3DError(f"trajectory file {path}: a JSON object needs 'frames' (transforms.json) or 'poses' (a list of 4x4 matrices)")
             arr = np.asarray(data, dtype=np.float64)
     except See3DError:
         raise
-    except (ValueError, OSError, json.JSONDecodeError) as e:
+    except (ValueError, TypeError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise See3DError(f"trajectory file {path} is malformed: {str(e).splitlines()[0]}") from None
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim == 2 and arr.shape[1] == 16:

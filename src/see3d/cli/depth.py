@@ -187,6 +187,7 @@ def depth_cmd(
         for f, stem in progress_bar(list(zip(files, stems)), desc="depth", unit="img", disable=quiet or len(files) == 1):
             img = load_image(f)
             intr, how = _intrinsics_for(img, fx, fy, cx, cy, fov, intrinsics, quiet)
+            intr.check_principal_point(f"intrinsics of {f.name}")
             pred = backend.predict(img, intr)
             names = write_depth_outputs(tmp, stem, img, pred.depth, intr, pred.confidence, depth_scale)
             valid = pred.depth > 0

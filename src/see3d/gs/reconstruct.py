@@ -158,16 +158,26 @@ def read_colmap_text(model_dir: str | Path, image_dir: str | Path | None = None)
         intrs.append(cams[cid][0])
         dists.append(cams[cid][1])
         paths.append(image_dir / " ".join(tok[9:]))
-        i += 2  # skip the 2D-points line
+        # the 2D-points line that follows may be empty, or (by some writers) left out entirely
+        i += 2 if i + 1 < len(raw) and _is_points2d_line(raw[i + 1]) else 1
     if not poses:
         raise See3DError(f"{model_dir / 'images.txt'} lists no images (zero views)")
     pts = cols = None
     p3 = model_dir / "points3D.txt"
     if p3.is_file():
-        rows = [ln.split()[1:7] for ln in _data_lines(p3)]
+        rows = []
+        for k, ln in enumerate(_data_lines(p3)):
+            tok = ln.split()
+            try:
+                row = [float(t) for t in tok[1:7]]
+            except ValueError:
+                row = []
+            if len(tok) < 8 or len(row) != 6 or not np.all(np.isfinite(row)):
+                raise See3DError(f"points3D.txt point {k + 1}: expected 'POINT3D_ID X Y Z R G B ERROR TRACK...' with numbers")
+            rows.append(row)
         if rows:
             arr = np.asarray(rows, dtype=np.float64)
-            pts, cols = arr[:, :3], arr[:, 3:6].astype(np.uint8)
+            pts, cols = arr[:, :3], np.clip(arr[:, 3:6], 0, 255).astype(np.uint8)
     order = np.argsort([str(p.name) for p in paths], kind="stable")
     return (
         np.stack([poses[i] for i in order]),
@@ -177,6 +187,18 @@ def read_colmap_text(model_dir: str | Path, image_dir: str | Path | None = None)
         pts,
         cols,
     )
+
+
+def _is_points2d_line(line: str) -> bool:
+    """COLMAP's POINTS2D line: empty, or triples ``X Y POINT3D_ID`` (all numbers)."""
+    tok = line.split()
+    if len(tok) % 3:
+        return False
+    try:
+        [float(t) for t in tok]
+    except ValueError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- loading

@@ -182,16 +182,21 @@ def read_metric3d_annotations(path: str | Path) -> list[DepthAnnotation]:
         if not isinstance(e, dict) or "rgb" not in e or "cam_in" not in e:
             raise See3DError(f"{where}: needs 'rgb' and 'cam_in'")
         cam = e["cam_in"]
-        if not (isinstance(cam, list) and len(cam) == 4 and all(isinstance(c, (int, float)) for c in cam)):
+        if not (isinstance(cam, list) and len(cam) == 4 and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) for c in cam)):
             raise See3DError(f"{where}: cam_in must be [fx, fy, cx, cy]")
         if cam[0] <= 0 or cam[1] <= 0:
             raise See3DError(f"{where}: focal length must be positive, got fx={cam[0]}, fy={cam[1]}")
+        if not isinstance(e["rgb"], str) or not e["rgb"]:
+            raise See3DError(f"{where}: rgb must be an image path, got {e['rgb']!r}")
         rgb = Path(e["rgb"])
         rgb = rgb if rgb.is_absolute() else path.parent / rgb
         dep = e.get("depth")
+        if dep is not None and (not isinstance(dep, str) or not dep):
+            raise See3DError(f"{where}: depth must be a depth-map path or null, got {dep!r}")
         dep = None if dep is None else (Path(dep) if Path(dep).is_absolute() else path.parent / dep)
-        scale = float(e.get("depth_scale", 1.0))
-        if scale <= 0:
-            raise See3DError(f"{where}: depth_scale must be positive, got {scale}")
+        scale = e.get("depth_scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+            raise See3DError(f"{where}: depth_scale must be a positive number, got {scale!r}")
+        scale = float(scale)
         out.append(DepthAnnotation(rgb, dep, tuple(float(c) for c in cam), scale))
     return out

@@ -17,6 +17,14 @@ from PIL import Image, PngImagePlugin
 from see3d.errors import See3DError
 
 _SCALE_RE = re.compile(r"depth_scale(\d+(?:\.\d+)?)")
+#: Plausible median depth (metres) of a scene: outside it, the units are almost surely wrong.
+PLAUSIBLE_MEDIAN_M = (1e-3, 1e5)
+
+
+def _check_scale(scale) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer)) or not np.isfinite(scale) or scale <= 0:
+        raise See3DError(f"depth scale must be a positive number, got {scale!r}")
+    return float(scale)
 
 
 def validate_depth(depth: np.ndarray, shape: tuple[int, int] | None = None, name: str = "depth") -> np.ndarray:
@@ -38,6 +46,10 @@ def validate_depth(depth: np.ndarray, shape: tuple[int, int] | None = None, name
         raise See3DError(f"{name}: {n} NaN/inf values (mark invalid pixels with 0 instead)")
     if not np.any(d > 0):
         raise See3DError(f"{name}: no valid (positive) depth values")
+    med = float(np.median(d[d > 0]))
+    lo, hi = PLAUSIBLE_MEDIAN_M
+    if not lo <= med <= hi:
+        raise See3DError(f"{name}: implausible median depth {med:.3g} m (expected metres between {lo:g} and {hi:g}; wrong depth scale?)")
     return d
 
 
@@ -51,8 +63,15 @@ def load_depth(path: str | Path, scale: float | None = None) -> np.ndarray:
             d = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as e:
             raise See3DError(f"cannot read depth file {path}: {str(e).splitlines()[0]}") from None
+        if d.dtype.kind not in "fiu":
+            raise See3DError(f"depth {path.name}: dtype {d.dtype} is not a depth map (expected float metres, or integers with a depth scale)")
+        if d.dtype.kind in "iu" and scale is None:
+            raise See3DError(
+                f"depth {path.name} holds integers ({d.dtype}); pass the depth scale (units per metre, e.g. --depth-scale 1000 for millimetres)"
+            )
+        d = d.astype(np.float64)
         if scale is not None:
-            d = d / scale
+            d = d / _check_scale(scale)
         return validate_depth(d, name=f"depth {path.name}")
     if path.suffix.lower() in (".png", ".tif", ".tiff"):
         try:
@@ -63,7 +82,10 @@ def load_depth(path: str | Path, scale: float | None = None) -> np.ndarray:
             raise See3DError(f"cannot read depth file {path}: {str(e).splitlines()[0]}") from None
         if scale is None:
             if "depth_scale" in info:
-                scale = float(info["depth_scale"])
+                try:
+                    scale = float(info["depth_scale"])
+                except ValueError:
+                    raise See3DError(f"depth PNG {path.name}: its depth_scale metadata {info['depth_scale']!r} is not a number") from None
             else:
                 m = _SCALE_RE.search(path.name)
                 if m is None:
@@ -72,8 +94,7 @@ def load_depth(path: str | Path, scale: float | None = None) -> np.ndarray:
                         "(e.g. 1000 for millimetres, 256 for KITTI)"
                     )
                 scale = float(m.group(1))
-        if scale <= 0:
-            raise See3DError(f"depth scale must be positive, got {scale}")
+        scale = _check_scale(scale)
         return validate_depth(arr.astype(np.float32) / scale, name=f"depth {path.name}")
     raise See3DError(f"unsupported depth file type {path.suffix!r} (use .npy or 16-bit .png)")
 

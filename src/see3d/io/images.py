@@ -17,6 +17,8 @@ from see3d.errors import See3DError
 
 #: Largest image accepted, in pixels (50 Mpixel).
 MAX_PIXELS = 50_000_000
+#: Smallest image side accepted, in pixels.
+MIN_SIDE = 8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -42,6 +44,8 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
                     )
                 if w == 0 or h == 0:
                     raise See3DError(f"image {path.name} has zero size ({w}x{h})")
+                if min(w, h) < MIN_SIDE:
+                    raise See3DError(f"image {path.name} is {w}x{h} pixels; at least {MIN_SIDE} pixels per side are needed")
                 im = ImageOps.exif_transpose(im)
                 arr = _to_rgb(im, path)
     except See3DError:
