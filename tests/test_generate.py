@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -21,23 +20,15 @@ def run_cli(*args):
 
 @pytest.fixture(scope="module")
 def motorcycle_out(tmp_path_factory):
-    """The README's first command, timed. A small run first lets numba compile the warp and
-    rasterizer kernels into its disk cache, which a fresh install does once (~17 s on the 2-core
-    dev VM with the diffusion fill; README): the minute is for a run, not for the compile."""
-    warm = tmp_path_factory.mktemp("gen") / "warm"
-    r = run_cli("generate", "--example", "motorcycle", "--frames", "2", "--fill", "telea", "--max-size", "128", "--gs-iterations", "2", "-o", str(warm))
-    assert r.returncode == 0, r.stderr
+    """The README's first command (its wall time is measured by benchmarks/generate.py, not here)."""
     out = tmp_path_factory.mktemp("gen") / "out"
-    t0 = time.perf_counter()
     r = run_cli("generate", "--example", "motorcycle", "-o", str(out))  # the default: 12 views, mvd fill, 3DGS
-    elapsed = time.perf_counter() - t0
     assert r.returncode == 0, r.stderr
-    return out, elapsed, r.stderr
+    return out, r.stderr
 
 
 def test_generate_example_outputs(motorcycle_out, motorcycle):
-    out, elapsed, log = motorcycle_out
-    assert elapsed < 60, f"generate took {elapsed:.1f} s"
+    out, log = motorcycle_out
     views = sorted((out / "views").glob("*.png"))
     masks = sorted((out / "masks").glob("*.png"))
     depths = sorted((out / "depth").glob("*.npy"))
@@ -276,7 +267,7 @@ def test_fill_default_is_the_diffusion_model():
 
 
 def test_generate_records_the_filler_that_ran(motorcycle_out):
-    out, _, log = motorcycle_out
+    out, log = motorcycle_out
     assert "fill (mvd)" in log
     meta = json.loads((out / "transforms.json").read_text())
     assert meta["see3d"]["fill"] == "mvd"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import shutil
 import subprocess
@@ -62,9 +63,10 @@ def _screenshot(url: str, tmp: Path) -> np.ndarray:
         "--disable-quic", "--hide-scrollbars", "--force-device-scale-factor=1", f"--user-data-dir={tmp / 'profile'}",
         "--window-size=640,480", "--virtual-time-budget=8000", f"--screenshot={shot}", url,
     ]
-    subprocess.run(cmd, capture_output=True, timeout=120)
-    if not shot.is_file():
-        pytest.skip("Chromium produced no screenshot (no WebGL2 in this environment?)")
+    run = subprocess.run(cmd, capture_output=True, timeout=120)
+    if not shot.is_file():  # Chromium is there: a missing screenshot is a failure, not a skip
+        tail = run.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        pytest.fail(f"Chromium produced no screenshot (exit {run.returncode}): {' | '.join(tail)}")
     img = np.asarray(Image.open(shot).convert("RGB"), dtype=np.float32) / 255.0
     return img[:H, :W]  # the page pins the canvas to W x H at the top-left (?size=WxH)
 
@@ -117,7 +119,8 @@ def test_page_without_embedded_scene_fetches_it():
     assert 'id="see3d-data"></script>' in page
     embedded = viewer_html(model, embed=True)
     assert len(embedded) > len(page) + 4 * len(model) * 32 // 3 - 10
-    assert math.isfinite(len(page))
+    data = base64.b64encode(gaussians_to_splat_bytes(model)).decode("ascii")
+    assert f'id="see3d-data">{data}</script>' in embedded and data[:64] not in page
 
 
 @pytest.mark.parametrize("command", ["render", "view", "reconstruct"])

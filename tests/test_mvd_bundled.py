@@ -37,5 +37,45 @@ def test_bundled_model_fills_held_out_synth_views(bundled):
     def psnr(a):
         return 10 * np.log10(1.0 / np.mean((a[holes] - clip.rgb[1:][holes]) ** 2))
 
-    # floor, not a win: this under-trained model is ~2-3 dB behind Telea on synth holes (docs/mvd.md)
-    assert psnr(out) > 11.0 and psnr(out) > psnr(tel) - 5.0
+    # one small scene, so only a loose floor here; the claim itself is checked on the benchmark's set below
+    assert psnr(out) > 11.0 and psnr(out) > psnr(tel) - 2.0
+
+
+def _fill_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "fill.py"
+    spec = importlib.util.spec_from_file_location("see3d_fill_benchmark", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_bundled_model_beats_telea_as_the_readme_says(bundled):
+    """README: on the fill benchmark's fixed held-out set (6 synth scenes at 128 px, 8 targets each,
+    and Middlebury motorcycle), the bundled model's hole PSNR is above OpenCV Telea's on both.
+    Measured (2-core VM): synth 17.20 vs 17.04 dB, Middlebury 16.17 vs 16.01 dB (+0.16 each);
+    the test asserts at least half of that margin."""
+    import torch
+
+    from see3d.fill import ClassicalFiller
+
+    bench = _fill_benchmark()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the benchmark's setting (same arithmetic as the recorded figures)
+    try:
+        telea = ClassicalFiller("telea")
+        for name, cases in (("synth", bench.synth_cases(6, 128)), ("middlebury", [bench.middlebury_case()])):
+            score = {}
+            for fname, f in (("telea", telea), ("bundled", bundled)):
+                vals = []
+                for ci, c in enumerate(cases):
+                    out = f.fill(c["warped"], c["masks"], refs=c["ref"], seed=ci)
+                    vals += [s["psnr"] for i in range(len(out)) if (s := bench.hole_scores(out[i], c["truth"][i], c["masks"][i] < 0.5))]
+                score[fname] = float(np.mean(vals))
+            print(f"{name}: bundled {score['bundled']:.2f} dB, Telea {score['telea']:.2f} dB")
+            assert score["bundled"] > score["telea"] + 0.08, f"{name}: bundled {score['bundled']:.2f} dB vs Telea {score['telea']:.2f} dB"
+    finally:
+        torch.set_num_threads(threads)

@@ -135,7 +135,6 @@ def test_cli_train_on_folder_of_clips(tmp_path):
     assert (tmp_path / "run" / "model" / "model.safetensors").is_file()
 
 
-@pytest.mark.slow
 def _free_port() -> int:
     import socket
 
@@ -144,12 +143,13 @@ def _free_port() -> int:
         return sk.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_accelerate_training_on_cpu(tmp_path):
     pytest.importorskip("accelerate")
     cfg = _write_config(tmp_path / "cfg.json", tiny_train_config(steps=2, ckpt_every=2))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     # torchrun starts the processes; `accelerate launch --cpu --num_processes 2` starts only one
-    # (accelerate 1.x; found in session 6: this test passed with one process before it checked)
+    # (accelerate 1.x: this test once passed with one process, before it checked the count)
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
         "-m", "see3d", "train", "mvd", "--config", str(cfg), "--out", str(tmp_path / "run"), "--batch", "1", "-q",

@@ -175,6 +175,20 @@ class ViewerServer:
         self.close()
 
 
+def loopback_host(host: str | None) -> bool:
+    """True for a ``Host`` header that names this machine's loopback (``127.0.0.1``, ``localhost``,
+    ``[::1]``, with any port); anything else is refused, so a web page whose domain re-resolves to
+    127.0.0.1 (DNS rebinding) cannot read the scene."""
+    if not host:
+        return False
+    h = host.strip().lower()
+    if h.startswith("["):
+        name = h[1 : h.find("]")] if "]" in h else h
+    else:
+        name = h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+    return name in ("127.0.0.1", "localhost", "::1")
+
+
 def serve(model, port: int = 8080, camera: ViewerCamera | None = None, background=(0.0, 0.0, 0.0), title: str = "see3d scene") -> ViewerServer:
     """Serve the viewer on ``http://127.0.0.1:port/`` in a background thread (``port=0``: any free port)."""
     from see3d.gs.export import gaussians_to_splat_bytes
@@ -185,6 +199,9 @@ def serve(model, port: int = 8080, camera: ViewerCamera | None = None, backgroun
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, body: bool) -> None:
+            if not loopback_host(self.headers.get("Host")):  # DNS rebinding: a foreign name resolving to us
+                self.send_error(403, "forbidden host")
+                return
             path = self.path.split("?", 1)[0].split("#", 1)[0]
             if path not in routes:
                 self.send_error(404, "not found")
