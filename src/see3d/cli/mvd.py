@@ -64,27 +64,102 @@ def read_see3d_folders(refs: Path, warps: Path):
     return np.stack(rs), np.stack(ws), np.stack(ms), ids
 
 
+def _quiet_hf_loading() -> None:
+    """transformers' per-model loading bars add nothing to see3d's own progress output."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def _run_published(model, refs, warps, out, variant, sr, steps, guidance, seed, device, dtype, offload, vae_slicing, vae_tiling, quiet) -> None:
+    """``--io published``: the published script's inputs, outputs and grouping (see3d.mvd.release)."""
+    import gc
+
+    from see3d.io import atomic_output_dir
+    from see3d.mvd.release import (
+        default_variant,
+        generate_views_published,
+        load_release,
+        read_published_inputs,
+        super_resolve,
+        to_pil,
+        write_published_outputs,
+    )
+
+    inp = read_published_inputs(refs, warps)
+    variant = default_variant(len(inp.refs)) if variant == "auto" else variant
+    opts = dict(device=device, dtype=dtype, offload=offload, vae_slicing=vae_slicing, vae_tiling=vae_tiling)
+    if not quiet:
+        print(f"mvd (See3D release, {variant}, published I/O): {len(inp.refs)} reference(s), {len(inp.warps)} warped view(s) at 512x512", file=sys.stderr)
+    base = load_release(model, variant, **opts)
+    images = to_pil(generate_views_published(base, inp.refs, inp.warps, inp.masks, seed=seed, steps=steps, guidance_scale=guidance, progress=not quiet))
+    sr_images = None
+    if sr:
+        del base
+        gc.collect()
+        sr_model = load_release(model, "SR", **opts)
+        sr_images = super_resolve(sr_model, inp, images, seed=seed, progress=not quiet)
+    with atomic_output_dir(out, marker="mvd") as tmp:
+        write_published_outputs(tmp, images, inp.warp_names, inp.out_size)
+        if sr_images is not None:
+            write_published_outputs(tmp, sr_images, inp.warp_names, inp.out_size, prefix="SR_predict_")
+    if not quiet:
+        print(f"wrote {len(images)} predict_*.jpg{' and SR_predict_*.jpg' if sr else ''} to {out}", file=sys.stderr)
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("mvd")
     def mvd_cmd(
         refs: Path = typer.Option(..., "--refs", help="Folder of clean reference images (reference_images/)."),
         warps: Path = typer.Option(..., "--warps", help="Folder with warp_*.png and mask_*.png (mask > 0.9*255 = visible)."),
         out: Path = typer.Option(Path("predict"), "--out", "-o", help="Output folder for predict_*.png."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the bundled small model)."),
-        steps: Optional[int] = typer.Option(None, "--steps", help="Sampling steps (default: the model's)."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the bundled small model), or the root of the See3D release (unet/, vae/, scheduler/, text_encoder/, tokenizer/, CLIP-ViT-H-14-laion2B-s32B-b79K/)."),
+        variant: str = typer.Option("auto", "--variant", help="See3D release: which UNet, single | sparse (auto: single for one reference, sparse for more)."),
+        io: str = typer.Option("kept", "--io", help="kept: aspect ratio kept, visible pixels pasted back at full resolution, predict_<id>.png (default) | published: the published script's files (512x512, whole generated image, predict_<warp file>.jpg; See3D release only)."),
+        sr: bool = typer.Option(False, "--sr", help="See3D release, --io published: also run the super-resolution stage (unet/SR at 1024x1024), SR_predict_<warp file>.jpg."),
+        steps: Optional[int] = typer.Option(None, "--steps", help="Sampling steps (default: the model's; the release: 50, SR 30)."),
+        guidance: Optional[float] = typer.Option(None, "--guidance", help="Guidance scale g of (1+g) cond - g uncond (default: the model's; the release: 2.0, SR 1.0)."),
         samples: Optional[int] = typer.Option(None, "--samples", help="Samples averaged per view."),
         seed: int = typer.Option(0, "--seed", help="Sampling seed (same seed, same predictions)."),
+        device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda | cuda:N (default: CUDA when PyTorch sees it)."),
+        dtype: str = typer.Option("auto", "--dtype", help="See3D release: auto (fp16 on CUDA, fp32 on the CPU) | fp32 | fp16 (CUDA only) | bf16."),
+        offload: bool = typer.Option(False, "--offload", help="See3D release: model CPU offload (each network on the GPU only while it runs)."),
+        vae_slicing: bool = typer.Option(True, "--vae-slicing/--no-vae-slicing", help="See3D release: decode/encode one image at a time (less memory; on by default, as published)."),
+        vae_tiling: bool = typer.Option(True, "--vae-tiling/--no-vae-tiling", help="See3D release: tiled VAE for large images (on by default, as published)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
         overwrite: bool = overwrite_option(),
     ) -> None:
         """Fill warped views with the multi-view diffusion model (the public See3D file layout)."""
         from see3d.io import atomic_output_dir, check_output, save_image
         from see3d.mvd.filler import MVDFiller
+        from see3d.mvd.release import is_release_root
 
+        if io not in ("kept", "published"):
+            raise See3DError(f"--io must be kept or published, got {io!r}")
+        if variant not in ("auto", "single", "sparse"):
+            raise See3DError(f"--variant must be auto, single or sparse, got {variant!r}")
+        release = is_release_root(model)
+        if not release and (io == "published" or sr or variant != "auto"):
+            raise See3DError("--io published, --sr and --variant need the See3D release folder as --model")
+        if sr and io != "published":
+            raise See3DError("--sr runs on the published I/O: add --io published")
         real_out = check_output(out, inputs=[refs, warps, model], overwrite=overwrite)
+        if release and not quiet:
+            _quiet_hf_loading()
+        if io == "published":
+            _run_published(model, refs, warps, real_out, variant, sr, steps, guidance, seed, device, dtype, offload, vae_slicing, vae_tiling, quiet)
+            return
         r, w, m, ids = read_see3d_folders(refs, warps)
-        overrides = {} if samples is None else {"samples": samples}
-        filler = MVDFiller.from_pretrained(model, **overrides)
+        overrides = {k: v for k, v in (("samples", samples), ("guidance_scale", guidance)) if v is not None}
+        if release:
+            from see3d.mvd.release import default_variant
+
+            overrides.update(variant=default_variant(len(r)) if variant == "auto" else variant, dtype=dtype, offload=offload,
+                             vae_slicing=vae_slicing, vae_tiling=vae_tiling)
+        filler = MVDFiller.from_pretrained(model, device=device, **overrides)
         if not quiet:
             print(f"mvd: {len(r)} reference(s), {len(w)} warped view(s) {w.shape[2]}x{w.shape[1]}", file=sys.stderr)
         pred = filler.fill(w, m, refs=r, seed=seed, steps=steps, progress=not quiet)

@@ -96,6 +96,7 @@ def build_condition(
     add_noise,
     drop: torch.Tensor | None = None,
     mask_only: bool = False,
+    clean: bool = False,
 ) -> torch.Tensor:
     """The network input ``[x_t ; V_t ; M]`` of every view, ``[B, F, 2C + 1, H, W]``.
 
@@ -111,9 +112,15 @@ def build_condition(
         add_noise: ``add_noise(x0, eps, t_flat)`` of the schedule, ``t_flat`` one per view.
         drop: ``[B]`` bool, True = classifier-free-guidance drop (target condition and mask -> 0).
         mask_only: the W = 0 ablation: the condition slot carries ``x_t`` (no visual condition).
+        clean: the condition slot carries ``cond_image`` itself (no noise, no mixing with ``x_t``):
+            the super-resolution stage of the See3D release.
     """
     check_views(x_t, masks, ref)
     b, f = x_t.shape[:2]
+    # flags and timesteps may come from the CPU (the sampler's); the views may be on CUDA
+    dev = x_t.device
+    ref, t = ref.to(dev), t.to(dev)
+    drop = None if drop is None else drop.to(dev)
     r5 = ref[:, :, None, None, None]
     x_t = torch.where(r5, ref_clean, x_t)
     tc = condition_timestep(t.long())  # [B]
@@ -125,7 +132,7 @@ def build_condition(
     else:
         w = condition_weight(tc).to(x_t.dtype)
     w = w[:, None, None, None, None]
-    v = w * c_t + (1.0 - w) * x_t
+    v = cond_image if clean else w * c_t + (1.0 - w) * x_t
     v = torch.where(r5, ref_clean, v)
     m = torch.where(r5, torch.ones_like(masks), masks)
     if drop is not None:

@@ -40,13 +40,17 @@ class MVDFiller:
         """``device``: where the model runs (``None``: the first CUDA device if PyTorch sees one,
         else the CPU). Inputs and outputs stay NumPy on the host; the noise is drawn on the CPU,
         so a seed gives the same noise on every device."""
-        if device is None:
+        if model.offload_device is not None:  # offloaded: every network moves to its device when it runs
+            device = model.offload_device
+        elif device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise See3DError(f"mvd fill: device {device!r} requested but PyTorch sees no CUDA device")
+        if model.offload_device is None:
+            model = model.to(self.device)
         # channels-last convolutions: 1.28x faster on the CPU for the bundled model (benchmarks/fill.py)
-        self.model = model.to(self.device).to(memory_format=torch.channels_last).eval()
+        self.model = model.to(memory_format=torch.channels_last).eval()
         self.context = context
         for k, v in overrides.items():
             if not hasattr(model.config, k):
@@ -56,9 +60,15 @@ class MVDFiller:
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None, device: str | torch.device | None = None, **overrides) -> "MVDFiller":
-        """Load a model folder (default: the bundled small model); ``overrides``: steps, samples, ..."""
+        """Load a model folder (default: the bundled small model) or a See3D release root
+        (:mod:`see3d.mvd.release`; ``variant``, ``dtype``, ``offload``, ``vae_slicing``, ``vae_tiling``
+        choose how it runs); ``overrides``: steps, samples, ..."""
         from see3d.mvd import default_model_path
+        from see3d.mvd.release import is_release_root, load_release
 
+        if is_release_root(path):
+            opts = {k: overrides.pop(k) for k in ("variant", "dtype", "offload", "vae_slicing", "vae_tiling") if k in overrides}
+            return cls(load_release(path, device=device, **opts), device=device, **overrides)
         path = Path(path) if path is not None else default_model_path()
         if not (path / "config.json").is_file():
             raise See3DError(
@@ -115,13 +125,21 @@ class MVDFiller:
         tr = torch.from_numpy(small_refs).permute(0, 3, 1, 2).float()
         cond_img = model.prepare_condition(tw, tm)  # on the host (OpenCV pre-fill)
         dev = self.device
-        cond = model.encode(cond_img.to(dev))
-        ref_z = model.encode(tr.to(dev))
+        context = self.context
+        if context is None and getattr(model, "context_encoder", None) is not None:
+            context = model.context_encoder(tr[:1] * 2.0 - 1.0)  # per scene, from the first reference
+        both = torch.cat([tr, cond_img])
+        if not model.config.vae_sample:
+            z_all = model.encode(both.to(dev))
         mz = model.encode_mask(tm.to(dev))
         acc = None
         n = model.config.samples
+        s_n = tr.shape[0]
         for k in range(n):
-            z = sample_views(model, ref_z, cond, mz, seed=seed + 1000 * k, steps=steps, context=self.context, progress=progress)
+            gen = torch.Generator(device="cpu").manual_seed(int(seed + 1000 * k))
+            if model.config.vae_sample:  # the latents are a seeded sample, drawn before the sampler's noise
+                z_all = model.encode(both, generator=gen)
+            z = sample_views(model, z_all[:s_n], z_all[s_n:], mz, steps=steps, context=context, progress=progress, generator=gen)
             img = model.decode(z).float().cpu()
             acc = img if acc is None else acc + img
         gen = (acc / n).permute(0, 2, 3, 1).numpy()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from see3d.errors import See3DError
-from see3d.mvd.schedule import PREDICTION_TYPES, SPACINGS, NoiseSchedule
+from see3d.mvd.schedule import BETA_SCHEDULES, DDIM_RULES, PREDICTION_TYPES, SPACINGS, NoiseSchedule
 from see3d.mvd.unet import (
     WEIGHTS_NAME,
     MultiViewUNet,
@@ -33,6 +33,7 @@ from see3d.mvd.unet import (
 
 SPACES = ("pixel", "latent")
 PREFILLS = ("none", "telea")
+CONDITIONS = ("mix", "clean")
 
 
 @dataclass
@@ -58,6 +59,18 @@ class MVDConfig:
     tile_min_holes: int = 1  #: a target is run in a window with at least this many unknown cells (fewer keep the pre-fill)
     compose: str = "replace"  #: filler: "replace" holes by the upsampled output, or "residual": full-res
     #: Telea fill + upsampled (output - low-res Telea fill) (models with prefill="telea")
+    # ---- schedule (a See3D release folder sets these from scheduler/scheduler_config.json)
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.00085
+    beta_end: float = 0.012
+    beta_schedule: str = "scaled_linear"
+    set_alpha_to_one: bool = True  #: False: the last DDIM step ends at alphas_cumprod[0]
+    steps_offset: int = 0  #: added to "leading" timesteps
+    ddim_rule: str = "next"  #: "published": each step goes to t - T // steps (the See3D pipeline)
+    # ---- how the published pipeline differs (a See3D release folder turns these on)
+    vae_sample: bool = False  #: latents = a sample of the VAE posterior (seeded) instead of its mode
+    published_rng: bool = False  #: draw the noise in the published pipeline's order (see sampler)
+    condition: str = "mix"  #: "clean": the condition slot carries the clean condition (the SR stage)
 
     def __post_init__(self) -> None:
         if isinstance(self.unet, dict):
@@ -77,6 +90,10 @@ class MVDConfig:
             (self.tile >= 0 and self.tile % self.unet.downsample_factor == 0, f"tile must be 0 or a positive multiple of {self.unet.downsample_factor}, got {self.tile}"),
             (self.tile == 0 or 0 <= self.tile_overlap < self.tile, f"tile_overlap must be in [0, tile), got {self.tile_overlap}"),
             (self.tile_min_holes >= 1, f"tile_min_holes must be >= 1, got {self.tile_min_holes}"),
+            (self.beta_schedule in BETA_SCHEDULES, f"beta_schedule must be one of {BETA_SCHEDULES}, got {self.beta_schedule!r}"),
+            (self.ddim_rule in DDIM_RULES, f"ddim_rule must be one of {DDIM_RULES}, got {self.ddim_rule!r}"),
+            (self.condition in CONDITIONS, f"condition must be one of {CONDITIONS}, got {self.condition!r}"),
+            (self.num_train_timesteps >= 2, "num_train_timesteps must be >= 2"),
         ]
         for ok, msg in checks:
             if not ok:
@@ -114,10 +131,22 @@ class MVDModel(torch.nn.Module):
         super().__init__()
         self.config = config
         self.unet = unet if unet is not None else MultiViewUNet(config.unet)
-        self.schedule = NoiseSchedule(zero_snr=config.zero_snr)
+        self.schedule = make_schedule(config)
         self.vae = vae
         if config.space == "latent" and vae is None:
             self.vae = None  # set with load_vae(); encode/decode raise until then
+        #: where the networks run when they are offloaded to the CPU between calls (None: where their weights are)
+        self.offload_device: torch.device | None = None
+
+    @property
+    def execution_device(self) -> torch.device:
+        if self.offload_device is not None:
+            return self.offload_device
+        return next(self.unet.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.unet.parameters()).dtype
 
     # ------------------------------------------------------------------ codec
 
@@ -140,22 +169,39 @@ class MVDModel(torch.nn.Module):
             raise See3DError(f"VAE folder not found: {path}")
         self.vae = AutoencoderKL.from_pretrained(str(path)).eval()
 
-    def encode(self, img01: torch.Tensor) -> torch.Tensor:
-        x = img01 * 2.0 - 1.0
+    def encode(self, img01: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images in [0, 1] -> model space. Latent space: the VAE posterior's mode x scaling factor,
+        or (``config.vae_sample``) a sample of it drawn from ``generator`` (required then)."""
+        return self.encode_pm1(img01 * 2.0 - 1.0, generator)
+
+    def encode_pm1(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images in [-1, 1] -> model space (see :meth:`encode`)."""
         if self.config.space == "pixel":
             return x
         if self.vae is None:
             raise See3DError("latent-space model without a VAE: call load_vae(path) (a diffusers AutoencoderKL folder)")
+        vae_dtype = next(self.vae.parameters()).dtype
         with torch.no_grad():
-            return self.vae.encode(x).latent_dist.mode() * self.vae.config.scaling_factor
+            dist = self.vae.encode(x.to(self.execution_device, vae_dtype)).latent_dist
+            if self.config.vae_sample:
+                if generator is None:
+                    raise See3DError("this model samples its VAE latents: pass a seeded torch.Generator")
+                # drawn on the generator's device (the CPU) so a seed gives the same latents everywhere
+                eps = torch.randn(dist.mean.shape, generator=generator, device=generator.device, dtype=torch.float32)
+                z = dist.mean + dist.std * eps.to(dist.mean.device, dist.mean.dtype)
+            else:
+                z = dist.mode()
+            return z * self.vae.config.scaling_factor
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         if self.config.space == "pixel":
             return ((z + 1.0) / 2.0).clamp(0.0, 1.0)
         if self.vae is None:
             raise See3DError("latent-space model without a VAE: call load_vae(path) (a diffusers AutoencoderKL folder)")
+        vae_dtype = next(self.vae.parameters()).dtype
         with torch.no_grad():
-            return ((self.vae.decode(z / self.vae.config.scaling_factor).sample + 1.0) / 2.0).clamp(0.0, 1.0)
+            img = self.vae.decode((z / self.vae.config.scaling_factor).to(self.execution_device, vae_dtype)).sample
+            return ((img.float() + 1.0) / 2.0).clamp(0.0, 1.0)
 
     def encode_mask(self, masks: torch.Tensor) -> torch.Tensor:
         """Masks ``[N, 1, H, W]`` -> model resolution (nearest, as the public pipeline does)."""
@@ -194,6 +240,19 @@ class MVDModel(torch.nn.Module):
         if vae_path is not None:
             model.load_vae(vae_path)
         return model.eval()
+
+
+def make_schedule(config: MVDConfig) -> NoiseSchedule:
+    """The noise schedule a model config states."""
+    return NoiseSchedule(
+        num_train_timesteps=config.num_train_timesteps,
+        beta_start=config.beta_start,
+        beta_end=config.beta_end,
+        zero_snr=config.zero_snr,
+        beta_schedule=config.beta_schedule,
+        set_alpha_to_one=config.set_alpha_to_one,
+        steps_offset=config.steps_offset,
+    )
 
 
 def prefill_telea(img01: torch.Tensor, masks: torch.Tensor, radius: float = 3.0) -> torch.Tensor:

@@ -14,6 +14,13 @@ with the image instead of quadratically. A window runs only the targets with hol
 ``tile_min_holes`` unknown cells), beside the references, whose outputs are never needed and so leave
 the network after its last attention block (``out_frames``); where no window ran a target, its
 output is the one that predicts its clean condition (:func:`_known_output`).
+
+Settings of a See3D release (``MVDConfig``): ``ddim_rule="published"`` (each step goes to
+``t - T // steps``, the last one to ``final_alpha_cumprod``), ``published_rng`` (the noise is drawn
+in the published pipeline's order: initial noise of every view, one condition noise that is never
+used, then one condition noise per step; with the VAE sample drawn first from the same generator,
+a seed reproduces the published pipeline run under ``torch.manual_seed`` of that seed on the CPU),
+``condition="clean"`` (the SR stage: the condition slot carries the clean condition latent).
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ def sample_views(
     max_views: int | None = None,
     progress: bool = False,
     callback: Callable[[int, int], None] | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Generate the targets of one scene in model space.
 
@@ -64,6 +72,8 @@ def sample_views(
         context: ``[L, context_dim]`` cross-attention context (models with ``context_dim``).
         max_views: views per network call (default ``model.config.max_views``).
         callback: ``callback(step_index, total_steps)`` after every step (for progress bars).
+        generator: a CPU ``torch.Generator`` to draw from instead of a fresh one seeded with ``seed``
+            (the release's filler draws the VAE latents from it first).
 
     Returns ``[T, C, h, w]`` clean estimates of the targets (model space).
     """
@@ -78,9 +88,9 @@ def sample_views(
         raise See3DError(f"sampler: max_views={max_views} leaves no room for targets beside {s} references")
     if cfg.unet.context_dim is not None and context is None:
         raise See3DError("sampler: this model needs a context tensor (e.g. the OpenCLIP/CLIP embeddings of the full model)")
-    device = next(model.unet.parameters()).device
-    dtype = next(model.unet.parameters()).dtype
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    device = model.execution_device
+    dtype = model.dtype
+    gen = generator if generator is not None else torch.Generator(device="cpu").manual_seed(int(seed))
     sched = model.schedule
     ts = sched.timesteps(steps, cfg.timestep_spacing, strength)
     per = max_views - s
@@ -95,7 +105,7 @@ def sample_views(
     done = 0
     try:
         for a, b in chunks:
-            outs.append(_sample_group(model, refs, cond[a:b], masks[a:b], ts, g, strength, context, gen, device, dtype))
+            outs.append(_sample_group(model, refs, cond[a:b], masks[a:b], ts, steps, g, strength, context, gen, device, dtype))
             done += len(ts)
             if bar is not None:
                 bar.update(len(ts))
@@ -107,7 +117,7 @@ def sample_views(
     return torch.cat(outs)
 
 
-def _sample_group(model, refs, cond, masks, ts, g, strength, context, gen, device, dtype):
+def _sample_group(model, refs, cond, masks, ts, steps, g, strength, context, gen, device, dtype):
     cfg = model.config
     sched = model.schedule
     s, t_n = refs.shape[0], cond.shape[0]
@@ -126,16 +136,20 @@ def _sample_group(model, refs, cond, masks, ts, g, strength, context, gen, devic
     ctx = None
     if context is not None:
         ctx = context.to(device, dtype)[None].expand(f, *context.shape)
+    if cfg.published_rng:  # the published pipeline draws a condition noise before its loop and never uses it
+        torch.randn(shape, generator=gen)
+    clean = cfg.condition == "clean"
     for i, t in enumerate(ts):
-        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        t_prev = sched.prev_timestep(ts, i, steps, cfg.ddim_rule)
         noise_c = torch.randn(shape, generator=gen).to(device, dtype)
         tt = torch.tensor([t])
-        inp = build_condition(x, cond_all, m_all, ref_flags, ref_clean, tt, noise_c, sched.add_noise, mask_only=cfg.mask_only)
+        inp = build_condition(x, cond_all, m_all, ref_flags, ref_clean, tt, noise_c, sched.add_noise, mask_only=cfg.mask_only, clean=clean)
         batch = [inp]
         if g != 0.0:
             batch.append(
                 build_condition(
-                    x, cond_all, m_all, ref_flags, ref_clean, tt, noise_c, sched.add_noise, drop=torch.tensor([True]), mask_only=cfg.mask_only
+                    x, cond_all, m_all, ref_flags, ref_clean, tt, noise_c, sched.add_noise, drop=torch.tensor([True]), mask_only=cfg.mask_only,
+                    clean=clean,
                 )
             )
         inp_b = torch.cat(batch).reshape(len(batch) * f, *inp.shape[2:])

@@ -19,7 +19,12 @@ import torch
 from see3d.errors import See3DError
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
-SPACINGS = ("trailing", "see3d")
+SPACINGS = ("trailing", "see3d", "leading", "linspace")
+BETA_SCHEDULES = ("scaled_linear", "linear")
+#: How a DDIM step picks the timestep it goes to: ``next`` = the next sampling timestep (the last
+#: step to alpha_bar = 1); ``published`` = ``t - T // steps`` as diffusers' DDIMScheduler.step does it
+#: (the See3D pipeline), the last step to :attr:`NoiseSchedule.final_alpha_cumprod`.
+DDIM_RULES = ("next", "published")
 ALPHA_BAR_FLOOR = 2.0**-24
 
 
@@ -36,19 +41,34 @@ def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class NoiseSchedule:
-    """SD-style scaled-linear betas, optionally rescaled to zero terminal SNR."""
+    """SD-style scaled-linear (or linear) betas, optionally rescaled to zero terminal SNR.
+
+    ``set_alpha_to_one``: the alpha_bar after the last step is 1 (True) or ``alphas_cumprod[0]``
+    (False, as diffusers' DDIMScheduler with that setting). ``steps_offset``: added to ``leading``
+    timesteps (diffusers' convention).
+    """
 
     num_train_timesteps: int = 1000
     beta_start: float = 0.00085
     beta_end: float = 0.012
     zero_snr: bool = True
+    beta_schedule: str = "scaled_linear"
+    set_alpha_to_one: bool = True
+    steps_offset: int = 0
 
     def __post_init__(self) -> None:
-        betas = torch.linspace(self.beta_start**0.5, self.beta_end**0.5, self.num_train_timesteps, dtype=torch.float32) ** 2
+        n = self.num_train_timesteps
+        if self.beta_schedule == "scaled_linear":
+            betas = torch.linspace(self.beta_start**0.5, self.beta_end**0.5, n, dtype=torch.float32) ** 2
+        elif self.beta_schedule == "linear":
+            betas = torch.linspace(self.beta_start, self.beta_end, n, dtype=torch.float32)
+        else:
+            raise See3DError(f"unknown beta schedule {self.beta_schedule!r}: use one of {', '.join(BETA_SCHEDULES)}")
         if self.zero_snr:
             betas = rescale_zero_terminal_snr(betas)
         self.betas = betas
         self.alphas_cumprod = torch.cumprod(1.0 - betas, 0)
+        self.final_alpha_cumprod = 1.0 if self.set_alpha_to_one else float(self.alphas_cumprod[0])
 
     def _ab(self, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         ab = self.alphas_cumprod.to(like.device)[t.long().to(like.device)].to(like.dtype)
@@ -91,6 +111,8 @@ class NoiseSchedule:
 
         ``trailing`` (diffusers): ``round(arange(T, 0, -T/steps)) - 1`` -> 999, 949, ... for 20 steps.
         ``see3d`` (the public inference script): ``arange(999, 0, -(999 // steps))``.
+        ``leading`` (diffusers): ``arange(steps) * (T // steps) + steps_offset``, descending.
+        ``linspace`` (diffusers): ``round(linspace(0, T - 1, steps))``, descending.
         ``strength < 1`` keeps only timesteps ``<= strength * T`` (start from a partly noised image).
         """
         if steps < 1:
@@ -102,6 +124,10 @@ class NoiseSchedule:
             ts = np.round(np.arange(n, 0, -n / steps)).astype(np.int64) - 1
         elif spacing == "see3d":
             ts = np.arange(n - 1, 0, -max(1, (n - 1) // steps)).astype(np.int64)
+        elif spacing == "leading":
+            ts = (np.arange(0, steps) * (n // steps)).round()[::-1].astype(np.int64) + self.steps_offset
+        elif spacing == "linspace":
+            ts = np.linspace(0, n - 1, steps).round()[::-1].astype(np.int64)
         else:
             raise See3DError(f"unknown timestep spacing {spacing!r}: use one of {', '.join(SPACINGS)}")
         ts = [int(t) for t in ts if t <= strength * n]
@@ -109,9 +135,23 @@ class NoiseSchedule:
             raise See3DError(f"strength {strength} leaves no sampling step; raise it or the number of steps")
         return ts
 
+    def prev_timestep(self, ts: list[int], i: int, steps: int, rule: str = "next") -> int:
+        """Where the DDIM step from ``ts[i]`` goes (see :data:`DDIM_RULES`); negative = past the end."""
+        if rule == "next":
+            return ts[i + 1] if i + 1 < len(ts) else -1
+        if rule == "published":
+            return ts[i] - self.num_train_timesteps // steps
+        raise See3DError(f"unknown DDIM rule {rule!r}: use one of {', '.join(DDIM_RULES)}")
+
     def ddim_step(self, out: torch.Tensor, t: int, t_prev: int, x_t: torch.Tensor, prediction_type: str) -> torch.Tensor:
-        """Deterministic DDIM (eta = 0) from ``t`` to ``t_prev`` (``t_prev < 0``: the clean image)."""
+        """Deterministic DDIM (eta = 0) from ``t`` to ``t_prev``.
+
+        ``t_prev < 0``: the end of sampling, alpha_bar = :attr:`final_alpha_cumprod` (1 unless
+        ``set_alpha_to_one`` is False). With zero terminal SNR an epsilon output at ``t = 999``
+        (alpha_bar = 0) carries no information about x0: the estimate floors alpha_bar at 2**-24,
+        so the step stays finite (diffusers' DDIMScheduler returns inf / nan there).
+        """
         tt = torch.full((x_t.shape[0],), t, dtype=torch.long)
         x0, eps = self.predict_x0_eps(out, x_t, tt, prediction_type)
-        ab_prev = float(self.alphas_cumprod[t_prev]) if t_prev >= 0 else 1.0
+        ab_prev = float(self.alphas_cumprod[t_prev]) if t_prev >= 0 else self.final_alpha_cumprod
         return ab_prev**0.5 * x0 + (1.0 - ab_prev) ** 0.5 * eps

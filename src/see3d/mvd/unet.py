@@ -416,9 +416,15 @@ class MultiViewUNet(nn.Module):
         else:
             config = MultiViewUNetConfig.from_ldm_config(d)
             found = [path / n for n in DIFFUSERS_WEIGHTS if (path / n).is_file()]
-            if not found:
-                raise See3DError(f"{path} has no weights ({WEIGHTS_NAME} or {' / '.join(DIFFUSERS_WEIGHTS)})")
-            state = _read_weights(found[0])
+            index = [path / f"{n}.index.json" for n in DIFFUSERS_WEIGHTS if (path / f"{n}.index.json").is_file()]
+            if found:
+                state = _read_weights(found[0])
+            elif index:
+                state = read_sharded_weights(index[0])
+            else:
+                raise See3DError(
+                    f"{path} has no weights ({WEIGHTS_NAME}, {' / '.join(DIFFUSERS_WEIGHTS)} or a sharded *.index.json)"
+                )
         with torch.device("meta"):
             model = cls(config)
         load_state_dict_checked(model, state, strict=strict)
@@ -463,6 +469,25 @@ def _read_weights(file: Path) -> dict[str, torch.Tensor]:
     except Exception as e:
         raise See3DError(f"cannot read weights {file}: {str(e).splitlines()[0]}") from None
     return sd.get("state_dict", sd) if isinstance(sd, dict) else sd
+
+
+def read_sharded_weights(index_file: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a sharded checkpoint: ``*.index.json`` (``weight_map``: name -> shard file)."""
+    try:
+        weight_map = json.loads(index_file.read_text())["weight_map"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise See3DError(f"{index_file} is not a weights index (a JSON object with a weight_map)") from None
+    state: dict[str, torch.Tensor] = {}
+    for shard in sorted(set(weight_map.values())):
+        file = index_file.parent / shard
+        if not file.is_file():
+            raise See3DError(f"{index_file.parent} lacks the shard {shard} that {index_file.name} lists")
+        part = _read_weights(file)
+        state.update(part)
+    missing = sorted(set(weight_map) - set(state))
+    if missing:
+        raise See3DError(f"{index_file.name} lists {len(missing)} tensors its shards lack (e.g. {missing[0]})")
+    return state
 
 
 def load_state_dict_checked(model: nn.Module, state: dict[str, torch.Tensor], strict: bool = True) -> tuple[list[str], list[str]]:
