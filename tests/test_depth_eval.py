@@ -99,13 +99,20 @@ def test_eval_cli_on_demo(demo, tmp_path, capsys):
     assert data["mean"]["delta1"] == 1.0 and len(data["per_image"]) == 2
 
 
-def test_eval_annotation_errors(tmp_path, demo):
-    _, entries, _ = demo
+def test_eval_annotation_errors(tmp_path):
+    """Builds its own files (runs without ../shared/data)."""
+    from PIL import Image
+
+    from see3d.io import save_depth_png
+
+    rgb, dep = tmp_path / "rgb.png", tmp_path / "wide.depth_scale256.png"
+    Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(rgb)
+    save_depth_png(dep, np.full((30, 100), 5.0), 256.0)
     bad = tmp_path / "a.json"
-    bad.write_text(json.dumps({"files": [{"rgb": str(entries[1].rgb), "cam_in": [518.0, 518.0, 320.0, 240.0], "depth_scale": 1000.0}]}))
+    bad.write_text(json.dumps({"files": [{"rgb": str(rgb), "cam_in": [50.0, 50.0, 32.0, 24.0], "depth_scale": 1000.0}]}))
     with pytest.raises(See3DError, match="no ground-truth depth"):
         evaluate_annotations(bad, lambda img, k: np.ones(img.shape[:2]))
-    bad.write_text(json.dumps({"files": [{"rgb": str(entries[1].rgb), "depth": str(entries[0].depth), "cam_in": [518.0, 518.0, 320.0, 240.0], "depth_scale": 256.0}]}))
-    with pytest.raises(See3DError, match="ground truth .* is 1242x375"):
+    bad.write_text(json.dumps({"files": [{"rgb": str(rgb), "depth": str(dep), "cam_in": [50.0, 50.0, 32.0, 24.0], "depth_scale": 256.0}]}))
+    with pytest.raises(See3DError, match="ground truth .* is 100x30"):
         evaluate_annotations(bad, lambda img, k: np.ones(img.shape[:2]))
     assert main(["eval", "depth", str(tmp_path / "missing.json"), "--model", "gt", "-q"]) == 2

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from see3d.cli._options import parse_background
+from see3d.cli._options import overwrite_option, parse_background
 
 
 def view_cmd(
@@ -20,6 +20,7 @@ def view_cmd(
     camera_index: int = typer.Option(0, "--camera-index", help="Which camera of the camera file to start from."),
     background: str = typer.Option("0,0,0", "--background", help="Background colour r,g,b in [0, 1]."),
     open_browser: bool = typer.Option(False, "--open", help="Open the page in the default browser."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Interactive viewer: drag to orbit, right-drag to pan, wheel to zoom, r to reset.
 
@@ -30,6 +31,10 @@ def view_cmd(
     from see3d.viewer import scene_camera, serve, write_viewer_html
 
     bg = parse_background(background)
+    if html is not None:
+        from see3d.io import check_output
+
+        html = check_output(html, inputs=[scene, cameras], overwrite=overwrite, kind="file", what="--html")
     model = load_gaussians(scene)
     cam, _ = scene_camera(model, scene, cameras, camera_index)
     if html is not None:
@@ -45,9 +50,7 @@ def view_cmd(
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
+    finally:  # Ctrl-C: the server stops and the command exits 130 ("interrupted")
         server.close()
 
 
