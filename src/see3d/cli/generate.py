@@ -55,6 +55,11 @@ def generate_cmd(
     gs_iterations: int = typer.Option(200, "--gs-iterations", min=1, help="Optimisation steps of the 3DGS fit (more = sharper splats, slower; `see3d reconstruct OUT` refits at will)."),
     gs_max_gaussians: int = typer.Option(30_000, "--gs-max-gaussians", min=1, help="Upper limit on the Gaussians of the quick fit (`see3d reconstruct OUT` refits with more)."),
     gs_max_size: int = typer.Option(256, "--gs-max-size", min=16, help="The 3DGS fit works on the views downscaled to at most this many pixels per side (the splat video renders at full size)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Text to 3D: make the input photo from this text with a text-to-image model (--t2i), then run the single-image path on it; OUT/input.png keeps the picture."),
+    t2i: Optional[str] = typer.Option(None, "--t2i", help="--prompt: text-to-image model, a diffusers pipeline folder or a cached published model (`see3d weights get tiny-sd`; the default name)."),
+    t2i_steps: int = typer.Option(25, "--t2i-steps", min=1, max=1000, help="--prompt: denoising steps of the text-to-image model."),
+    t2i_size: int = typer.Option(512, "--t2i-size", min=8, max=4096, help="--prompt: side of the square picture, pixels (a multiple of 8)."),
+    batch: Optional[Path] = typer.Option(None, "--batch", help="Run every job of a JSON-lines file (one object per line: input | example | prompt, and any option of this command by name) into OUT/<name>/; OUT/results.jsonl records each job's status, time and error; a rerun skips finished jobs. Options given beside --batch are every job's defaults."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     overwrite: bool = overwrite_option(),
@@ -67,6 +72,10 @@ def generate_cmd(
 
     Example: see3d generate --example motorcycle -o out/
     """
+    if batch is not None:
+        from see3d.pipeline.batch import batch_from_cli
+
+        return batch_from_cli(batch, out, overwrite, quiet)
     from see3d.camera import Intrinsics
     from see3d.pipeline import GenerateConfig, generate
     from see3d.pipeline.examples import load_example
@@ -80,7 +89,10 @@ def generate_cmd(
         raise See3DError(f"--group must be >= 0 (0 = every view from the input alone), got {group}")
     if example is not None and image is not None:
         raise See3DError("give either IMAGE or --example, not both")
+    if prompt is not None and (image is not None or example is not None or depth is not None):
+        raise See3DError("--prompt makes its own input picture; drop IMAGE / --example / --depth")
     source: dict = {}
+    keep_images: dict = {}
     if example is not None:
         ex = load_example(example)
         img, true_depth, intr = ex.image, ex.depth, ex.intrinsics
@@ -89,9 +101,20 @@ def generate_cmd(
             from see3d.io import load_depth
 
             true_depth = load_depth(depth, depth_scale)
+    elif prompt is not None:
+        from see3d.pipeline.text import check_prompt, resolve_diffusers_model, text_to_image
+
+        text = check_prompt(prompt)
+        t2i_model = resolve_diffusers_model(t2i, "text-to-image", "--t2i")
+        if not quiet:
+            print(f"text to image: {text!r} with {t2i_model.path} (seed {seed}, {t2i_steps} steps)", file=sys.stderr)
+        img = text_to_image(text, t2i_model, seed=seed, size=t2i_size, steps=t2i_steps, progress=not quiet)
+        keep_images["input.png"] = img
+        source = {"prompt": text, "t2i": t2i_model.record, "seed": seed, "t2i_steps": t2i_steps, "t2i_size": t2i_size}
+        true_depth, intr = None, None
     else:
         if image is None:
-            raise See3DError("no input: give IMAGE or --example motorcycle")
+            raise See3DError("no input: give IMAGE, --example motorcycle or --prompt TEXT")
         from see3d.io import load_image
 
         img = load_image(image)
@@ -144,7 +167,7 @@ def generate_cmd(
     )
     on_stage, finish = _stage_printer(quiet)
     t0 = time.perf_counter()
-    result = generate(img, true_depth, intr, real_out, cfg, on_stage=on_stage, progress=not quiet, source=source)
+    result = generate(img, true_depth, intr, real_out, cfg, on_stage=on_stage, progress=not quiet, source=source, keep_images=keep_images)
     finish()
     if not quiet:
         print(f"wrote {out} ({len(result.views)} views) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -243,8 +243,11 @@ def generate(
     on_stage: Callable[[str], None] | None = None,
     progress: bool = False,
     source: dict | None = None,
+    keep_images: dict[str, np.ndarray] | None = None,
 ) -> GenerateResult:
-    """Run the whole job and write the output folder atomically (see the module docstring)."""
+    """Run the whole job and write the output folder atomically (see the module docstring).
+
+    ``keep_images``: images written into the folder by name (the ``input.png`` of a prompt)."""
     stage = on_stage or (lambda s: None)
     warm = None
     if config.gaussians:  # first run of a fresh install: compile the rasterizer while warping
@@ -252,13 +255,13 @@ def generate(
 
         warm = prewarm_kernels()
     try:
-        return _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm)
+        return _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm, keep_images=keep_images)
     finally:
         if warm is not None:
             warm.cancel()
 
 
-def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm) -> GenerateResult:
+def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm, keep_images=None) -> GenerateResult:
     with atomic_output_dir(out_dir, marker="generate") as tmp:
         result = generate_views(image, depth, intrinsics, config, stage, progress)
         t0 = time.perf_counter()
@@ -282,6 +285,8 @@ def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source
         n = write_video(tmp / "video.mp4", (to_uint8(v) for v in result.views), fps=config.fps)
         pts, cols = _input_point_cloud(to_float(image), result.depths[0], intrinsics, config.max_points, config.seed)
         write_point_ply(tmp / "points.ply", pts, cols)
+        for name, im in (keep_images or {}).items():
+            save_image(tmp / name, im)
         result.timings["write"] = time.perf_counter() - t0
         if config.gaussians:
             t0 = time.perf_counter()
