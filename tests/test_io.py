@@ -180,7 +180,9 @@ def test_atomic_output_dir_leaves_nothing_on_failure(tmp_path):
     with atomic_output_dir(out) as tmp:
         (tmp / "ok.txt").write_text("1")
     assert (out / "ok.txt").read_text() == "1"
-    # replacing an existing folder works and removes the old content
+    # the library-level writer replaces an existing folder (model folders, checkpoints); a user's
+    # -o goes through check_output first, which refuses anything but an earlier see3d output
+    # without --overwrite (tests/test_reliability.py)
     with atomic_output_dir(out) as tmp:
         (tmp / "new.txt").write_text("2")
     assert sorted(p.name for p in out.iterdir()) == ["new.txt"]

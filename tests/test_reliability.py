@@ -109,11 +109,12 @@ def tiny_mvd_config(path: Path, **kw) -> Path:
         in_channels=7, out_channels=3, model_channels=kw.pop("channels", 16), channel_mult=(1, 2), num_res_blocks=1,
         attention_resolutions=(2,), num_head_channels=8, context_dim=None, norm_groups=4,
     )
-    cfg = TrainConfig(
+    base = dict(
         model=MVDConfig(unet=u, space="pixel", prediction_type="sample", prefill="telea"),
         data="synth:objects", size=16, clip_frames=3, views=2, refs_max=1, batch=1, steps=1, lr=1e-3, warmup=1,
-        ckpt_every=1, p_warp=0.0, **kw,
+        ckpt_every=1, p_warp=0.0,
     )
+    cfg = TrainConfig(**{**base, **kw})
     path.write_text(json.dumps(cfg.to_dict()))
     return path
 
@@ -547,3 +548,87 @@ def test_reliability_doc_is_current(base):
     assert DOC.is_file() and DOC.read_text() == text, (
         "docs/reliability.md differs from what the code prints: run `SEE3D_WRITE_DOCS=1 python -m pytest tests/test_reliability.py`"
     )
+
+
+# ------------------------------------------------------------------- behaviours behind the table
+def test_colmap_images_without_points2d_lines_keeps_every_view(tmp_path):
+    """COLMAP's images.txt alternates a pose line and a POINTS2D line, which some writers leave out
+    entirely: every view must still be read (the old reader dropped every second one)."""
+    from see3d.gs.reconstruct import read_colmap_text
+
+    (tmp_path / "cameras.txt").write_text("# cameras\n1 PINHOLE 64 48 60 60 32 24\n")
+    body = [f"{i + 1} 1 0 0 0 {0.1 * i} 0 0 1 v{i}.png" for i in range(6)]
+    for text, n in (("\n".join(body), 6), ("\n".join(f"{b}\n" for b in body), 6), ("\n".join(f"{b}\n1.0 2.0 -1" for b in body), 6)):
+        (tmp_path / "images.txt").write_text("# images\n" + text + "\n")
+        poses, intrs, paths, *_ = read_colmap_text(tmp_path, tmp_path)
+        assert [p.name for p in paths] == [f"v{i}.png" for i in range(n)]
+        # camera centres: -R^T t with R = I -> x = -0.1 i
+        assert np.allclose(poses[:, 0, 3], [-0.1 * i for i in range(n)])
+
+
+def test_symlinked_output_is_written_through_the_link(tmp_path):
+    real = see3d_output(tmp_path / "real")
+    (tmp_path / "link").symlink_to(real)
+    args = _g(tmp_path, "-o", str(tmp_path / "link"), "--overwrite", *QUICK)
+    assert main(args) == 0
+    assert (tmp_path / "link").is_symlink() and (real / "run.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "link", "real"]  # no .link.old-PID left
+
+
+def test_output_folders_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main(["synth", "-o", str(tmp_path / "s"), "--frames", "1", "--size", "16", "-q"]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "s").stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    from see3d.io.atomic import check_output
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / f".out.tmp-{dead}-abc").mkdir()
+    (tmp_path / f".out.old-{dead}").mkdir()
+    (tmp_path / f".out.tmp-{os.getpid()}-mine").mkdir()  # a live process's temporary stays
+    (tmp_path / ".other.tmp-1-x").mkdir()  # another output's stays
+    check_output(tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-1-x", f".out.tmp-{os.getpid()}-mine"]
+
+
+def test_generate_reports_the_views_it_wrote(tmp_path):
+    (tmp_path / "one.json").write_text(json.dumps([np.eye(4).tolist()]))
+    args = _g(tmp_path, "-o", str(tmp_path / "out"), "-t", str(tmp_path / "one.json"), "--frames", "3", "--fill", "telea", "--no-gaussians", "--max-size", "64")
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert main(args) == 0
+    assert len(list((tmp_path / "out" / "views").glob("*.png"))) == 1
+    assert re.search(r"wrote .*out \(1 views\)", err.getvalue().strip().splitlines()[-1])
+
+
+def test_train_depth_log_has_each_step_once_after_a_kill_and_resume(tmp_path):
+    from see3d.depth.train import DepthTrainConfig, train_depth
+
+    cfg = DepthTrainConfig.from_file(depth_train_config(tmp_path / "c.json", steps=4, checkpoint_every=2))
+
+    def kill_after_3(step, n, loss):
+        if step == 3:
+            raise KeyboardInterrupt  # step 3 is logged, the checkpoint holds step 2
+
+    with pytest.raises(KeyboardInterrupt):
+        train_depth(cfg, tmp_path / "run", on_step=kill_after_3)
+    train_depth(cfg, tmp_path / "run")
+    steps = [int(m.group(1)) for m in re.finditer(r" step (\d+)/4 ", (tmp_path / "run" / "train.log").read_text())]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_train_mvd_config_change_with_the_flag_is_logged(tmp_path):
+    run = mvd_run(tmp_path)
+    cfg = tiny_mvd_config(tmp_path / "c2.json", seed=5, lr=2e-3)
+    err = io.StringIO()
+    with redirect_stderr(err):
+        assert main(["train", "mvd", "--config", str(cfg), "--out", str(run), "--steps", "2", "--allow-config-change", "-q"]) == 0
+    log = (run / "config_changes.log").read_text()
+    assert "lr 0.001 -> 0.002" in log and "seed 0 -> 5" in log and "step_0000001" in log
+    assert "warning: " in err.getvalue()
+    assert json.loads((run / "train_config.json").read_text())["seed"] == 5

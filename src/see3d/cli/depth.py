@@ -15,7 +15,8 @@ from see3d.cli._options import overwrite_option
 from see3d.errors import See3DError
 
 MODEL_HELP = (
-    "Depth model: 'tiny' (bundled), a tiny-model folder, 'metric3d-onnx:FILE.onnx' or a .onnx file, "
+    "Depth model: 'auto' (the best published model that `see3d weights get` downloaded, else 'tiny' with a warning), "
+    "a published model name (`see3d weights list`), 'tiny' (bundled), a tiny-model folder, 'metric3d-onnx:FILE.onnx' or a .onnx file, "
     "'hf:DIR' or a transformers model folder, 'file:DEPTH.npy' (a given depth map)."
 )
 
@@ -148,7 +149,7 @@ def _output_stems(files: list[Path]) -> list[str]:
 def depth_cmd(
     image: Path = typer.Argument(..., help="An image file or a folder of images."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced atomically when all images succeed)."),
-    model: str = typer.Option("tiny", "--model", "-m", help=MODEL_HELP),
+    model: str = typer.Option("auto", "--model", "-m", "--depth-model", help=MODEL_HELP),
     fx: Optional[float] = typer.Option(None, "--fx", help="Focal length x in pixels (of IMAGE as given)."),
     fy: Optional[float] = typer.Option(None, "--fy", help="Focal length y in pixels (default: fx)."),
     cx: Optional[float] = typer.Option(None, "--cx", help="Principal point x in pixels (default: image centre)."),
@@ -178,10 +179,15 @@ def depth_cmd(
     for f in files:
         if not f.exists():
             raise See3DError(f"image not found: {f}")
-    backend = load_backend(model)
+    from see3d.weights import resolve_depth
+
+    choice = resolve_depth(model)
+    if choice.warning:  # on every run, also with --quiet
+        print(choice.warning, file=sys.stderr)
+    backend = load_backend(choice.spec, **choice.kwargs)
     note = getattr(backend, "focal_note", None)
     if note:
-        _say(f"model: {note}", quiet)
+        _say(f"model: {choice.record.get('name')}: {note}", quiet)
     records = []
     with atomic_output_dir(real_out, marker="depth") as tmp:
         for f, stem in progress_bar(list(zip(files, stems)), desc="depth", unit="img", disable=quiet or len(files) == 1):
@@ -193,7 +199,7 @@ def depth_cmd(
             valid = pred.depth > 0
             rec = {
                 "image": str(f),
-                "model": model,
+                "model": choice.record,
                 "intrinsics": {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy, "width": intr.width, "height": intr.height, "source": how},
                 "depth_scale": depth_scale,
                 "depth_range_m": [float(pred.depth[valid].min()), float(pred.depth[valid].max())] if valid.any() else None,
@@ -220,6 +226,10 @@ def eval_depth_cmd(
 
     if protocol not in ("auto", "kitti", "nyu", "none"):
         raise See3DError(f"unknown --protocol {protocol!r} (auto, kitti, nyu, none)")
+    if json_out is not None:  # a metrics file: replaced when it exists, but never an input
+        from see3d.io import check_output
+
+        json_out = check_output(json_out, inputs=[annotations], overwrite=True, kind="file", what="--json")
     if model == "gt":
         queue = list(read_metric3d_annotations(annotations))  # evaluate_annotations goes in file order
 
