@@ -73,7 +73,14 @@ def _params(command) -> dict:
     return out
 
 
-def _to_args(key: str, value, param, where: str) -> list[str]:
+def _check_value(param, value: str, ctx):
+    """Convert ``value`` with the option's own type and range (typer's and click's parameter APIs)."""
+    if ctx is not None and hasattr(param, "process_value"):
+        return param.process_value(ctx, value)
+    return param.type.convert(value, param, ctx)
+
+
+def _to_args(key: str, value, param, where: str, ctx=None) -> list[str]:
     """One job key -> command-line arguments (checked with the option's own type)."""
     if key == "input":
         return [str(value)]
@@ -90,7 +97,7 @@ def _to_args(key: str, value, param, where: str) -> list[str]:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise See3DError(f"{where}: {key} must be a string or a number, got {value!r}")
     try:
-        param.type.convert(str(value), param, None)
+        _check_value(param, str(value), ctx)
     except Exception as e:  # click.BadParameter and friends
         msg = e.format_message() if hasattr(e, "format_message") else str(e)
         raise See3DError(f"{where}: {key}: {msg.splitlines()[0] if msg else 'invalid value'}") from None
@@ -98,8 +105,11 @@ def _to_args(key: str, value, param, where: str) -> list[str]:
     return [long, str(value)]
 
 
-def parse_jobs(path: str | Path, command, defaults: dict | None = None) -> list[Job]:
-    """Read and check the whole jobs file (see the module docstring); raises :class:`See3DError`."""
+def parse_jobs(path: str | Path, command, defaults: dict | None = None, ctx=None) -> list[Job]:
+    """Read and check the whole jobs file (see the module docstring); raises :class:`See3DError`.
+
+    ``command``: the click command of ``see3d generate`` (its options are the jobs' keys);
+    ``ctx``: a click context of it, to check values with the options' types and ranges."""
     path = Path(path)
     if not path.is_file():
         raise See3DError(f"jobs file not found: {path}")
@@ -152,11 +162,11 @@ def parse_jobs(path: str | Path, command, defaults: dict | None = None) -> list[
         opts = {**(defaults or {}), **job}
         argv: list[str] = []
         if opts.get("input") is not None:
-            argv += _to_args("input", opts["input"], params["input"], where)
+            argv += _to_args("input", opts["input"], params["input"], where, ctx)
         for k, v in opts.items():
             if k == "input" or v is None:
                 continue
-            argv += _to_args(k, v, params[k], where)
+            argv += _to_args(k, v, params[k], where, ctx)
         spec = hashlib.sha256(json.dumps(argv).encode()).hexdigest()[:16]
         jobs.append(Job(ln, name, argv, spec, opts))
     if not jobs:
@@ -274,7 +284,7 @@ def batch_from_cli(batch: Path, out: Path, overwrite: bool, quiet: bool) -> None
         k: v for k, v in ctx.params.items()
         if k not in RESERVED and k != "image" and _param_source_is_commandline(ctx, k)
     }
-    jobs = parse_jobs(batch, ctx.command, defaults)
+    jobs = parse_jobs(batch, ctx.command, defaults, ctx)
     real, resume = prepare_outroot(out, batch, overwrite)
     from see3d.cli import app
 
