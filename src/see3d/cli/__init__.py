@@ -37,8 +37,26 @@ COMMAND_MODULES = [
     "see3d.cli.view",
     "see3d.cli.reconstruct",
     "see3d.cli.synth",
+    "see3d.cli.weights",
+    "see3d.cli.webapp",
     "see3d.cli.mesh",
+    "see3d.cli.edit",
 ]
+
+def _version(value: bool) -> None:
+    if value:
+        from see3d import __version__
+
+        print(f"see3d {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
+) -> None:
+    """One photo, a few photos or a video prior -> novel views and an explorable 3D scene."""
+
 
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(app, GROUPS)
