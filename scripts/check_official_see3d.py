@@ -159,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"prediction type {model.config.prediction_type}, {args.steps} steps -> {len(ts)} timesteps {ts[:3]}...{ts[-1]}, "
           f"guidance {args.guidance}, {s} reference(s) + {t} target(s) at {n}x{n}, fp32 CPU")
     ok = True
+    if not bool(torch.isfinite(lat_off).all()):
+        print("the published latents are not finite (an epsilon output at t = 999 with zero terminal SNR divides by "
+              f"alpha_bar = 0); see3d's are {'finite' if bool(torch.isfinite(lat).all()) else 'not finite either'}")
     for impl, (dl, di, scale) in report.items():
         print(f"see3d ({impl} attention) vs published: largest |latent difference| {dl:.3g} (latents up to {scale:.3g}), "
               f"largest |image difference| {di:.3g}")

@@ -415,6 +415,7 @@ def super_resolve(
     steps: int | None = None,
     guidance_scale: float | None = None,
     progress: bool = False,
+    size: int = SR_SIZE,
 ) -> list:
     """The SR stage: ``unet/SR`` at 1024 x 1024, condition = the clean latent of the base outputs.
 
@@ -426,7 +427,6 @@ def super_resolve(
     """
     from PIL import Image
 
-    size = SR_SIZE
     refs = []
     for rf in inputs.ref_files:
         with Image.open(rf) as im:

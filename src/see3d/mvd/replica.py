@@ -118,15 +118,19 @@ def make_tiny_release(
     set_alpha_to_one: bool = False,
     variants: tuple[str, ...] = ("single", "sparse", "SR"),
     timestep_scaling: str | None = "trailing",
+    unet_overrides: dict | None = None,
 ) -> Path:
-    """Write a tiny release folder at ``root`` (random weights, real layout and classes)."""
+    """Write a tiny release folder at ``root`` (random weights, real layout and classes).
+
+    ``unet_overrides``: changes to :data:`TINY_UNET_LDM` (e.g. ``{"attention_resolutions": [2]}``
+    for a faster UNet at 512 x 512)."""
     from diffusers import AutoencoderKL
     from transformers import CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     for i, v in enumerate(variants):
-        write_unet(root / "unet" / v / "ema-checkpoint", TINY_UNET_LDM, seed + 10 * i + 1)
+        write_unet(root / "unet" / v / "ema-checkpoint", {**TINY_UNET_LDM, **(unet_overrides or {})}, seed + 10 * i + 1)
     torch.manual_seed(seed + 100)
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=4,
