@@ -38,7 +38,7 @@ def generate_cmd(
     example: Optional[str] = typer.Option(None, "--example", help="Run on a bundled example instead of IMAGE: 'motorcycle' (real Middlebury photo with true depth)."),
     depth: Optional[Path] = typer.Option(None, "--depth", help="Metric depth map of IMAGE (.npy metres, or 16-bit PNG with --depth-scale)."),
     depth_scale: Optional[float] = typer.Option(None, "--depth-scale", help="Units per metre of a 16-bit depth PNG (1000 = mm, 256 = KITTI)."),
-    depth_model: str = typer.Option("tiny", "--depth-model", help="Depth model used when no --depth is given: name or path (see `see3d depth --help`)."),
+    depth_model: str = typer.Option("auto", "--depth-model", help="Depth model used when no --depth is given: auto (the best downloaded published model, else the bundled 'tiny' with a warning; `see3d weights list`), a published model name, tiny, or a path (see `see3d depth --help`)."),
     fx: Optional[float] = typer.Option(None, "--fx", help="Focal length x in pixels."),
     fy: Optional[float] = typer.Option(None, "--fy", help="Focal length y in pixels (default: fx)."),
     cx: Optional[float] = typer.Option(None, "--cx", help="Principal point x in pixels (default: image centre)."),
@@ -47,7 +47,7 @@ def generate_cmd(
     trajectory: str = typer.Option("orbit", "--trajectory", "-t", help="orbit | dolly | pan | spiral | a pose file (.json list of 4x4 OpenCV c2w, .npy, .txt, or transforms.json); the file's first pose is the input camera."),
     frames: int = typer.Option(12, "--frames", "-n", min=1, max=2000, help="Number of views (the first is the input camera)."),
     fill: str = typer.Option("mvd", "--fill", help="Hole filler: mvd (the multi-view diffusion model, on a CUDA GPU when PyTorch sees one; 14-18 s for the 12-view example on 2 CPU cores) | telea | ns (OpenCV inpainting: a second or two) | auto (= mvd)."),
-    fill_model: Optional[Path] = typer.Option(None, "--fill-model", help="Weights folder for --fill mvd (default: the bundled model)."),
+    fill_model: Optional[str] = typer.Option(None, "--fill-model", help="--fill mvd weights: auto (the default: the See3D release when downloaded and PyTorch sees a CUDA GPU, else the bundled model) | bundled | see3d-single, see3d-sparse, see3d (the release, forced) | a weights folder."),
     fill_max_side: Optional[int] = typer.Option(None, "--fill-max-side", min=16, help="--fill mvd: the model works at most at this many pixels on the longer side (default: the model's, 384 for the bundled one); smaller is faster but loses detail (Middlebury: 256 px -0.16 dB), known pixels keep full resolution."),
     group: int = typer.Option(4, "--group", help="--fill mvd, long trajectories: generate this many views at a time, each group warped from the input and the views generated before it (autoregressive, as published); 0 = every view from the input alone."),
     gaussians: bool = typer.Option(True, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views: scene.ply (open in SuperSplat or `see3d view`), scene.splat, splats.mp4. --no-gaussians skips it."),
@@ -84,7 +84,8 @@ def generate_cmd(
     from see3d.io import check_output
 
     builtin = ("orbit", "dolly", "pan", "spiral")
-    real_out = check_output(out, inputs=[image, depth, fill_model, None if trajectory in builtin else trajectory], overwrite=overwrite)
+    fill_path = Path(fill_model) if fill_model and Path(fill_model).exists() else None
+    real_out = check_output(out, inputs=[image, depth, fill_path, None if trajectory in builtin else trajectory], overwrite=overwrite)
     if group < 0:
         raise See3DError(f"--group must be >= 0 (0 = every view from the input alone), got {group}")
     if example is not None and image is not None:
@@ -144,19 +145,33 @@ def generate_cmd(
         raise See3DError(f"depth map size {true_depth.shape[1]}x{true_depth.shape[0]} does not match the image {W}x{H}")
     img, true_depth, intr = fit_size(img, true_depth, intr, max_size)
     H, W = img.shape[:2]
-    if true_depth is None:
-        from see3d.depth import predict_metric_depth
+    # ---- models: published ones come from the local cache only (`see3d weights get` downloads)
+    from see3d.fill import resolve_fill
+    from see3d.weights import resolve_depth, resolve_fill_model
 
+    models: dict = {"depth": {"given": str(depth) if depth is not None else f"example {example}"}} if true_depth is not None else {}
+    fill_choice = resolve_fill_model(fill_model) if resolve_fill(fill)[0] == "mvd" else None
+    if fill_choice is not None:
+        models["fill"] = fill_choice.record
+        if not quiet and fill_choice.note:
+            print(f"fill model: {fill_choice.note}", file=sys.stderr)
+    if true_depth is None:
+        from see3d.depth import load_backend, predict_metric_depth
+
+        choice = resolve_depth(depth_model)
+        if choice.warning:  # on every run, also with --quiet
+            print(choice.warning, file=sys.stderr)
         if not quiet:
-            print(f"depth: predicting metric depth with model {depth_model!r}", file=sys.stderr)
-        true_depth = predict_metric_depth(img, intr, depth_model)
+            print(f"depth: predicting metric depth with model {choice.record.get('name')!r}", file=sys.stderr)
+        true_depth = predict_metric_depth(img, intr, load_backend(choice.spec, **choice.kwargs))
+        models["depth"] = choice.record
     if true_depth.shape != (H, W):
         raise See3DError(f"depth map size {true_depth.shape[1]}x{true_depth.shape[0]} does not match the image {W}x{H}")
     cfg = GenerateConfig(
         trajectory=trajectory,
         frames=frames,
         fill=fill,
-        fill_model=str(fill_model) if fill_model else None,
+        fill_model=fill_choice.model if fill_choice is not None else None,
         fill_max_side=fill_max_side,
         group=group,
         seed=seed,
@@ -167,7 +182,7 @@ def generate_cmd(
     )
     on_stage, finish = _stage_printer(quiet)
     t0 = time.perf_counter()
-    result = generate(img, true_depth, intr, real_out, cfg, on_stage=on_stage, progress=not quiet, source=source, keep_images=keep_images)
+    result = generate(img, true_depth, intr, real_out, cfg, on_stage=on_stage, progress=not quiet, source=source, models=models, keep_images=keep_images)
     finish()
     if not quiet:
         print(f"wrote {out} ({len(result.views)} views) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)

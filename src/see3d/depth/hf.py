@@ -11,6 +11,15 @@ prediction is rescaled by ``(fx / W) / (f_t / W_t)`` - the canonical-camera idea
 training camera as the canonical one. State the training camera in the model's
 ``config.json`` as ``"see3d_training_focal": [f_t, W_t]`` or pass ``training_focal=(f_t, W_t)``;
 without it no correction is applied (and the backend says so in ``focal_note``).
+
+**Training camera at the network input.** Models trained on crops of images resized to a fixed
+shorter side (Depth Anything V2 metric: lower-bound resize to 518 px, 518 x 518 crops) saw the
+focal ``f_t * net_short_side / min(W_t, H_t)`` in network pixels. Given ``training_camera =
+{focal_px, width, height, net_short_side}`` (the registry states it for the published models, or
+``"see3d_training_camera"`` in ``config.json``), the prediction is rescaled by the focal the
+network saw for this image (``fx`` times the processor's actual resize factor, the mean of x and
+y) over that training focal: exact for any image size, including small images that the
+processor enlarges.
 """
 
 from __future__ import annotations
@@ -36,6 +45,19 @@ def focal_correction(intr: Intrinsics, training_focal: tuple[float, float] | Non
     return (intr.fx / intr.width) / (f_t / w_t)
 
 
+def net_focal_of(camera: dict) -> float:
+    """Focal in network pixels during training: ``focal_px * net_short_side / min(width, height)``
+    (``net_short_side`` absent: the training images went in at their own size)."""
+    try:
+        f, w, h = float(camera["focal_px"]), float(camera["width"]), float(camera["height"])
+        short = float(camera.get("net_short_side") or min(w, h))
+    except (KeyError, TypeError, ValueError):
+        raise See3DError(f"training camera must give focal_px, width, height (and net_short_side), got {camera}") from None
+    if not (f > 0 and w > 0 and h > 0 and short > 0):
+        raise See3DError(f"training camera values must be positive, got {camera}")
+    return f * short / min(w, h)
+
+
 class HFDepthBackend:
     """Wrap a transformers depth-estimation model stored in a local folder."""
 
@@ -47,6 +69,7 @@ class HFDepthBackend:
         training_focal: tuple[float, float] | None = None,
         device: str | torch.device = "cpu",
         max_depth: float = 300.0,
+        training_camera: dict | None = None,
     ):
         path = Path(path)
         if not path.is_dir():
@@ -91,12 +114,22 @@ class HFDepthBackend:
         if training_focal is not None and (len(training_focal) != 2):
             raise See3DError(f"see3d_training_focal must be [focal_px, width_px], got {training_focal}")
         self.training_focal = training_focal
+        if training_camera is None and isinstance(raw.get("see3d_training_camera"), dict):
+            training_camera = raw["see3d_training_camera"]
+        self.training_camera = dict(training_camera) if training_camera else None
+        self.training_net_focal = net_focal_of(self.training_camera) if self.training_camera else None
+        self._net_hw: tuple[int, int] | None = None
         self.max_depth = max_depth
-        self.focal_note = (
-            f"focal correction for a model trained at {training_focal[0]:g} px / {training_focal[1]:g} px width"
-            if training_focal
-            else "no training focal stated (see3d_training_focal): depth used as the model gives it"
-        )
+        if self.training_camera:
+            c = self.training_camera
+            self.focal_note = (
+                f"focal correction for a model trained on {c.get('dataset', 'a')} camera "
+                f"({c['focal_px']:g} px at {c['width']}x{c['height']}, {self.training_net_focal:.1f} px at the network input)"
+            )
+        elif training_focal:
+            self.focal_note = f"focal correction for a model trained at {training_focal[0]:g} px / {training_focal[1]:g} px width"
+        else:
+            self.focal_note = "no training focal stated (see3d_training_focal): depth used as the model gives it"
         self.path = path
 
     @torch.no_grad()
@@ -110,6 +143,8 @@ class HFDepthBackend:
         h, w = img.shape[:2]
         inputs = self.processor(images=img, return_tensors="pt")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        if "pixel_values" in inputs:
+            self._net_hw = tuple(int(v) for v in inputs["pixel_values"].shape[-2:])
         out = self.model(**inputs)
         post = getattr(self.processor, "post_process_depth_estimation", None)
         depth = None
@@ -128,6 +163,12 @@ class HFDepthBackend:
         img = np.asarray(image)
         if (img.shape[0], img.shape[1]) != (intrinsics.height, intrinsics.width):
             raise See3DError(f"image is {img.shape[1]}x{img.shape[0]} but the intrinsics are for {intrinsics.width}x{intrinsics.height}")
-        d = self.raw_depth(img) * focal_correction(intrinsics, self.training_focal)
+        d = self.raw_depth(img)
+        if self.training_net_focal is not None and self._net_hw is not None:
+            nh, nw = self._net_hw
+            seen = 0.5 * (intrinsics.fx * nw / intrinsics.width + intrinsics.fy * nh / intrinsics.height)
+            d = d * (seen / self.training_net_focal)
+        else:
+            d = d * focal_correction(intrinsics, self.training_focal)
         d = np.where(np.isfinite(d) & (d > 0), np.minimum(d, self.max_depth), 0.0).astype(np.float32)
         return DepthPrediction(d)

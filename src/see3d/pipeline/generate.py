@@ -243,11 +243,13 @@ def generate(
     on_stage: Callable[[str], None] | None = None,
     progress: bool = False,
     source: dict | None = None,
+    models: dict | None = None,
     keep_images: dict[str, np.ndarray] | None = None,
 ) -> GenerateResult:
     """Run the whole job and write the output folder atomically (see the module docstring).
 
-    ``keep_images``: images written into the folder by name (the ``input.png`` of a prompt)."""
+    ``keep_images``: images written into the folder by name (the ``input.png`` of a prompt).
+    ``models`` (which depth / fill models ran, with their revisions) goes into run.json."""
     stage = on_stage or (lambda s: None)
     warm = None
     if config.gaussians:  # first run of a fresh install: compile the rasterizer while warping
@@ -255,13 +257,13 @@ def generate(
 
         warm = prewarm_kernels()
     try:
-        return _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm, keep_images=keep_images)
+        return _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm, models, keep_images=keep_images)
     finally:
         if warm is not None:
             warm.cancel()
 
 
-def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm, keep_images=None) -> GenerateResult:
+def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source, warm, models=None, keep_images=None) -> GenerateResult:
     with atomic_output_dir(out_dir, marker="generate") as tmp:
         result = generate_views(image, depth, intrinsics, config, stage, progress)
         t0 = time.perf_counter()
@@ -296,7 +298,8 @@ def _generate(image, depth, intrinsics, out_dir, config, stage, progress, source
             _fit_gaussians(result, tmp, config, progress)
             result.timings["gaussians"] = time.perf_counter() - t0
         (tmp / "run.json").write_text(
-            json.dumps({"frames": n, "timings_s": result.timings, "config": _jsonable(asdict(config))}, indent=2)
+            json.dumps({"frames": n, "timings_s": result.timings, "config": _jsonable(asdict(config)),
+                        "models": _jsonable({**(models or {}), "filler": result.fill})}, indent=2)
         )
     return result
 
