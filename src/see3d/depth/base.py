@@ -8,7 +8,11 @@ Backends are chosen by name or path with :func:`load_backend`:
 * a folder holding ``config.json`` + ``model.safetensors`` of that network,
 * ``"metric3d-onnx:PATH"`` or a ``.onnx`` file - Metric3D ONNX exports,
 * ``"hf:DIR"`` or a folder with a transformers ``config.json`` - Hugging Face depth models,
-* ``"file:PATH"`` or a ``.npy`` / 16-bit ``.png`` file - a given depth map.
+* ``"file:PATH"`` or a ``.npy`` / 16-bit ``.png`` file - a given depth map,
+* the name of a published model that ``see3d weights get NAME`` downloaded (``see3d weights
+  list``), with the registry's facts (training camera, input convention) as arguments,
+* ``"auto"`` - the best downloaded published model, else ``tiny`` with a warning
+  (:func:`see3d.weights.resolve_depth`).
 """
 
 from __future__ import annotations
@@ -61,6 +65,12 @@ def _is_hf_dir(path: Path) -> bool:
     return isinstance(data, dict) and "model_type" in data and data.get("see3d_model") != "tiny_depth"
 
 
+def _is_published_name(name: str) -> bool:
+    from see3d.weights.registry import is_registered
+
+    return is_registered(name)
+
+
 def load_backend(spec: str | Path, **kwargs) -> DepthBackend:
     """Build a backend from a name or path (see the module docstring).
 
@@ -68,6 +78,17 @@ def load_backend(spec: str | Path, **kwargs) -> DepthBackend:
     ``training_focal``).
     """
     s = str(spec)
+    if s == "auto" or (not Path(s).exists() and _is_published_name(s)):
+        import warnings
+
+        from see3d.weights import resolve_depth
+
+        choice = resolve_depth(s)
+        if choice.warning:
+            warnings.warn(choice.warning, stacklevel=2)
+        backend = load_backend(choice.spec, **{**choice.kwargs, **kwargs})
+        backend.model_record = choice.record
+        return backend
     if ":" in s and s.split(":", 1)[0] in ("tiny", "metric3d-onnx", "onnx", "hf", "file"):
         kind, arg = s.split(":", 1)
     elif s == "tiny":
@@ -76,8 +97,8 @@ def load_backend(spec: str | Path, **kwargs) -> DepthBackend:
         p = Path(s)
         if not p.exists():
             raise See3DError(
-                f"unknown depth model {s!r}: use 'tiny', 'metric3d-onnx:FILE.onnx', 'hf:DIR', "
-                "'file:DEPTH.npy' or an existing path"
+                f"unknown depth model {s!r}: use 'auto', 'tiny', a published model name (see3d weights list), "
+                "'metric3d-onnx:FILE.onnx', 'hf:DIR', 'file:DEPTH.npy' or an existing path"
             )
         if p.is_file() and p.suffix.lower() == ".onnx":
             kind, arg = "metric3d-onnx", s
