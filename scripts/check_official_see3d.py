@@ -72,13 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refs", type=int, default=1)
     ap.add_argument("--targets", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--guidance", type=float, default=2.0)
+    ap.add_argument("--variant", default="single", choices=["single", "sparse", "SR"],
+                    help="which UNet of the replica; SR runs pipeline_mvd_warp_mix_classifier_SR.py (clean condition)")
+    ap.add_argument("--guidance", type=float, default=None, help="default: 2.0, SR 1.0 (the published calls)")
     ap.add_argument("--prediction-type", default="v_prediction", choices=["v_prediction", "epsilon", "sample"])
     ap.add_argument("--tol", type=float, default=1e-4)
+    ap.add_argument("--next-timestep-rule", action="store_true",
+                    help="run see3d with its own DDIM rule (to the next listed timestep, final alpha_bar 1) to see what the published rule changes")
     args = ap.parse_args(argv)
 
     official = args.official.resolve()
-    for f in ("mv_unet.py", "pipeline_mvd_warp_mix_classifier.py"):
+    for f in ("mv_unet.py", "pipeline_mvd_warp_mix_classifier.py", "pipeline_mvd_warp_mix_classifier_SR.py"):
         if not (official / f).is_file():
             print(f"error: {official} is not a See3D checkout (no {f})", file=sys.stderr)
             return 2
@@ -91,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     stand_ins = _install_stand_ins()
     sys.path.insert(0, str(official))
     from mv_unet import MultiViewUNetModel
-    from pipeline_mvd_warp_mix_classifier import MVDreamPipeline
+
+    if args.variant == "SR":
+        from pipeline_mvd_warp_mix_classifier_SR import MVDreamPipeline
+    else:
+        from pipeline_mvd_warp_mix_classifier import MVDreamPipeline
+    if args.guidance is None:
+        args.guidance = 1.0 if args.variant == "SR" else 2.0
 
     from see3d.mvd.release import CLIP_FOLDER, generate_views_published, load_release
     from see3d.mvd.replica import make_tiny_release
@@ -116,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     warps = torch.where(masks > 0, warps, torch.full_like(warps, -1.0))
 
     # ---- the published pipeline, built as mv_diffusion.py builds it (fp32, CPU)
-    unet = MultiViewUNetModel.from_pretrained(str(root / "unet" / "single" / "ema-checkpoint")).eval()
+    unet = MultiViewUNetModel.from_pretrained(str(root / "unet" / args.variant / "ema-checkpoint")).eval()
     sched = DDIMScheduler.from_pretrained(str(root / "scheduler"))
     pipe = MVDreamPipeline(
         vae=AutoencoderKL.from_pretrained(str(root / "vae")).eval(),
@@ -147,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     img_off = img_off[s:]  # [T, H, W, 3] in [0, 1]
 
     # ---- see3d on the same folder
-    model = load_release(root, "single", device="cpu", dtype="fp32", guidance_scale=args.guidance)
+    model = load_release(root, args.variant, device="cpu", dtype="fp32", guidance_scale=args.guidance)
+    if args.next_timestep_rule:
+        model.config.ddim_rule = "next"
+        model.schedule.final_alpha_cumprod = 1.0
     report = {}
     for impl in ("reference", "sdpa"):
         set_attention_impl(impl)
@@ -157,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     set_attention_impl("sdpa")
     ts = model.schedule.timesteps(args.steps, model.config.timestep_spacing)
     print(f"prediction type {model.config.prediction_type}, {args.steps} steps -> {len(ts)} timesteps {ts[:3]}...{ts[-1]}, "
-          f"guidance {args.guidance}, {s} reference(s) + {t} target(s) at {n}x{n}, fp32 CPU")
+          f"guidance {args.guidance}, {args.variant} UNet, {s} reference(s) + {t} target(s) at {n}x{n}, fp32 CPU")
     ok = True
     if not bool(torch.isfinite(lat_off).all()):
         print("the published latents are not finite (an epsilon output at t = 999 with zero terminal SNR divides by "

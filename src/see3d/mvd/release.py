@@ -245,8 +245,12 @@ def load_release(
     )
     cfg.update(overrides)
     model = MVDModel(MVDConfig(unet=unet.config, **cfg), unet=unet)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # transformers' notes on image-processor backends and unused config keys
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # transformers' notes on image-processor backends
+        warnings.simplefilter("ignore")
         try:
             vae = AutoencoderKL.from_pretrained(str(parts["vae"]), torch_dtype=dt)
             text_encoder = CLIPTextModel.from_pretrained(str(parts["text_encoder"]))
@@ -255,6 +259,8 @@ def load_release(
             feature_extractor = CLIPImageProcessor.from_pretrained(str(parts["clip"]))
         except (OSError, ValueError) as e:
             raise See3DError(f"cannot load the See3D release {root}: {str(e).splitlines()[0]}") from None
+        finally:
+            hf_logging.set_verbosity(verbosity)
     if text_encoder.config.hidden_size != unet.config.context_dim:
         raise See3DError(
             f"See3D release {root}: the text encoder's width {text_encoder.config.hidden_size} is not the UNet's context width {unet.config.context_dim}"
