@@ -59,8 +59,9 @@ def get_cmd(
     names: list[str] = typer.Argument(..., help="Model names (see3d weights list)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
-    """Download models into the Hugging Face cache: resumable (run it again after an interruption),
-    every file checked against the size and sha256 the Hub lists.
+    """Download models into the Hugging Face cache, resumable and checked against the Hub's sha256.
+
+    Run it again after an interruption and it continues where it stopped.
 
     Example: see3d weights get metric3d-vit-small
     """

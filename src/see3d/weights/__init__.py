@@ -17,7 +17,6 @@ is cached and PyTorch sees a CUDA GPU, else the bundled ``mvd_small``; naming a 
 from __future__ import annotations
 
 import inspect
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
