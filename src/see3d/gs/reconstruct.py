@@ -3,12 +3,17 @@
 Inputs: a folder with ``transforms.json`` (instant-ngp / nerfstudio; OpenGL poses, optional
 ``k1 k2 p1 p2 [k3]`` distortion) or a COLMAP text model (``cameras.txt``, ``images.txt`` and
 optionally ``points3D.txt``, found in the folder, ``sparse/`` or ``sparse/0/``; images in
-``images/`` or beside the model). Distorted images are undistorted first (same pinhole
-intrinsics), then downscaled so the longer side is at most ``max_size`` pixels.
+``images/`` or beside the model). A folder of photos without either (in the folder or its
+``images/``) gets its poses from pycolmap (:func:`see3d.pipeline.sparse.estimate_poses`).
+Distorted images are undistorted first (same pinhole intrinsics), then downscaled so the longer
+side is at most ``max_size`` pixels.
 
 Evaluation protocol: with ``eval_every = k``, views ``0, k, 2k, ...`` (in file order) are held out
-and never seen by the fit; PSNR / SSIM (:mod:`see3d.gs.metrics`) of the renders of those views are
-reported and written to ``metrics.json``.
+and never seen by the fit; with explicit training views (``train_idx``, ``--train-views``) every
+other view is held out. PSNR / SSIM (:mod:`see3d.gs.metrics`) of the renders of the held-out
+views are reported and written to ``metrics.json``. Generated views (``--densify``,
+:mod:`see3d.pipeline.sparse`) join the training views with lower weights and are written to
+``generated/``.
 
 Output folder (written under a temporary name and renamed at the end)::
 
@@ -18,6 +23,8 @@ Output folder (written under a temporary name and renamed at the end)::
     transforms.json  cameras of all views, as used (undistorted, downscaled)
     metrics.json     held-out PSNR / SSIM (per view and mean), counts, timings, peak memory
     heldout/NAME.png render | photo pairs of the held-out views
+    generated/       with densification: views/NNNN.png, masks/NNNN.png (255 = warped from an
+                     input, 0 = generated), transforms.json of the novel cameras
 """
 
 from __future__ import annotations
@@ -212,8 +219,31 @@ def undistort_image(img: np.ndarray, intr: Intrinsics, dist: np.ndarray) -> np.n
     return cv2.undistort(np.ascontiguousarray(img), intr.K, d, None, intr.K)
 
 
-def load_posed_views(folder: str | Path, max_size: int | None = 512, progress: bool = False) -> PosedViews:
-    """Read posed photos (``transforms.json`` or a COLMAP text model), undistort and downscale them."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def find_photos(folder: Path) -> list[Path]:
+    """Image files of a camera-less folder (or of its ``images/``), sorted by name."""
+    for d in (folder / "images", folder):
+        if d.is_dir():
+            files = sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if files:
+                return files
+    return []
+
+
+def load_posed_views(
+    folder: str | Path,
+    max_size: int | None = 512,
+    progress: bool = False,
+    estimate_poses: bool = True,
+    on_note: Callable[[str], None] | None = None,
+) -> PosedViews:
+    """Read posed photos (``transforms.json`` or a COLMAP text model), undistort and downscale them.
+
+    Without either, and with ``estimate_poses``, the photos of the folder (or of its ``images/``)
+    are posed with pycolmap; ``on_note`` gets a line saying so.
+    """
     import cv2
 
     from see3d.io import load_image, read_transforms_json, to_float
@@ -231,11 +261,26 @@ def load_posed_views(folder: str | Path, max_size: int | None = 512, progress: b
         poses, intrs, paths, dists = cs.poses, cs.intrinsics, cs.image_paths, cs.distortion
         source = str(tj)
     else:
-        model = find_colmap_model(folder)
-        if model is None:
+        model = find_colmap_model(folder) if folder.is_dir() else None
+        photos = find_photos(folder) if folder.is_dir() and model is None else []
+        if model is not None:
+            poses, intrs, paths, dists, pts, cols = read_colmap_text(model)
+            source = str(model)
+        elif photos and estimate_poses:
+            from see3d.pipeline.sparse import estimate_poses as _estimate
+
+            if on_note is not None:
+                on_note(
+                    f"{folder} has no transforms.json or COLMAP model: estimating the poses of its {len(photos)} photos "
+                    "with pycolmap (SIFT, exhaustive matching, incremental mapping)"
+                )
+            poses, intrs, paths, dists, pts, cols = _estimate(photos)
+            source = f"pycolmap ({len(poses)} of {len(photos)} photos posed)"
+            if len(poses) < len(photos) and on_note is not None:
+                missing = sorted({p.name for p in photos} - {Path(q).name for q in paths})
+                on_note(f"pycolmap could not pose {len(missing)} photos (left out): {', '.join(missing[:5])}")
+        else:
             raise See3DError(f"{folder} has neither transforms.json nor a COLMAP text model (cameras.txt + images.txt)")
-        poses, intrs, paths, dists, pts, cols = read_colmap_text(model)
-        source = str(model)
     if len(poses) == 0:
         raise See3DError(f"{source}: zero views")
     if max_size is not None and max_size < 8:
@@ -312,6 +357,22 @@ def fuse_point_cloud(
     return P, C
 
 
+def parse_view_indices(text: str, n: int) -> list[int]:
+    """``"0,12,24"`` -> ``[0, 12, 24]``, each an index of the ``n`` loaded views (one-line errors)."""
+    try:
+        idx = [int(t) for t in text.replace(" ", "").split(",") if t != ""]
+    except ValueError:
+        raise See3DError(f"--train-views must be comma-separated view indices like 0,12,24, got {text!r}") from None
+    if not idx:
+        raise See3DError("--train-views lists no view")
+    bad = [i for i in idx if not 0 <= i < n]
+    if bad:
+        raise See3DError(f"--train-views: unknown view index {bad[0]} (the folder has {n} views, 0-{n - 1})")
+    if len(set(idx)) != len(idx):
+        raise See3DError(f"--train-views lists a view twice: {text}")
+    return idx
+
+
 def holdout_split(n: int, eval_every: int) -> tuple[list[int], list[int]]:
     """``(train, test)`` indices: views ``0, k, 2k, ...`` are held out (none when ``k`` is 0)."""
     if n == 0:
@@ -350,24 +411,56 @@ def reconstruct(
     progress: bool = False,
     callback: Callable[[int, dict], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    train_idx: list[int] | None = None,
+    generated=None,
+    init_points: np.ndarray | None = None,
+    init_colors: np.ndarray | None = None,
+    extra_metrics: dict | None = None,
 ) -> ReconstructResult:
-    """Fit 3DGS to ``views`` (holding out every ``eval_every``-th), evaluate and write the outputs."""
+    """Fit 3DGS to ``views`` (holding out every ``eval_every``-th), evaluate and write the outputs.
+
+    ``train_idx``: the training views by index (every other view is held out; excludes
+    ``eval_every``). ``generated``: a :class:`see3d.pipeline.sparse.GeneratedViews` whose views
+    join the fit with their view weight and per-pixel weights. ``init_points`` / ``init_colors``
+    replace the views' sparse points as the initial Gaussians.
+    """
     from see3d.gs.export import save_ply, save_point_cloud, save_splat
     from see3d.gs.train import GSTrainConfig, evaluate_views, fit_gaussians, render_views
     from see3d.io import atomic_output_dir, save_image, write_transforms_json
 
     cfg = config or GSTrainConfig()
     stage = on_stage or (lambda s: None)
-    train_idx, test_idx = holdout_split(len(views), eval_every)
+    if train_idx is not None:
+        if eval_every:
+            raise See3DError("give either --train-views or --eval-every, not both")
+        train_idx = list(train_idx)
+        test_idx = [i for i in range(len(views)) if i not in set(train_idx)]
+    else:
+        train_idx, test_idx = holdout_split(len(views), eval_every)
     tr = views.subset(train_idx)
-    stage(f"fit ({len(train_idx)} training views, {len(test_idx)} held out)")
+    images, intrs, poses = tr.images, list(tr.intrinsics), tr.poses
+    vw = pw = None
+    if generated is not None and len(generated.images):
+        if generated.images.shape[1:] != tr.images.shape[1:]:
+            raise See3DError("generated views differ in size from the training views")
+        images = np.concatenate([images, generated.images])
+        intrs += list(generated.intrinsics)
+        poses = np.concatenate([poses, generated.poses])
+        vw = np.concatenate([np.ones(len(tr)), np.full(len(generated.images), generated.view_weight)])
+        pw = np.concatenate([np.ones(tr.images.shape[:3], np.float32), generated.pixel_weights])
+    pts, cols = (init_points, init_colors) if init_points is not None else (views.points, views.colors)
+    n_gen = 0 if generated is None else len(generated.images)
+    stage(f"fit ({len(train_idx)} training views{f' + {n_gen} generated' if n_gen else ''}, {len(test_idx)} held out)")
     t0 = time.perf_counter()
-    model = fit_gaussians(tr.images, tr.intrinsics, tr.poses, init_points=views.points, init_colors=views.colors, config=cfg, progress=progress, callback=callback)
+    model = fit_gaussians(images, intrs, poses, init_points=pts, init_colors=cols, config=cfg, progress=progress,
+                          callback=callback, view_weights=vw, pixel_weights=pw)
     fit_s = time.perf_counter() - t0
     metrics: dict = {
         "views": len(views),
         "train_views": len(train_idx),
+        "train_view_names": [views.names[i] for i in train_idx],
         "heldout_views": len(test_idx),
+        "generated_views": n_gen,
         "eval_every": eval_every,
         "image_size": [int(views.images.shape[2]), int(views.images.shape[1])],
         "num_gaussians": len(model),
@@ -375,6 +468,7 @@ def reconstruct(
         "undistorted": views.undistorted,
         "source": views.source,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        **(extra_metrics or {}),
     }
     stage("evaluate")
     heldout_renders = None
@@ -404,5 +498,15 @@ def reconstruct(
             (tmp / "heldout").mkdir()
             for nm, r, g in zip(te.names, heldout_renders, te.images):
                 save_image(tmp / "heldout" / f"{nm}.png", np.concatenate([r, g], axis=1))
+        if n_gen:
+            gdir = tmp / "generated"
+            (gdir / "views").mkdir(parents=True)
+            (gdir / "masks").mkdir()
+            names = []
+            for i, (v, m) in enumerate(zip(generated.images, generated.masks)):
+                save_image(gdir / "views" / f"{i:04d}.png", v)
+                save_image(gdir / "masks" / f"{i:04d}.png", (m > 0.5).astype(np.uint8) * 255)
+                names.append(f"views/{i:04d}.png")
+            write_transforms_json(gdir / "transforms.json", generated.poses, generated.intrinsics, names)
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return ReconstructResult(metrics, Path(out), model)
