@@ -64,16 +64,6 @@ def read_see3d_folders(refs: Path, warps: Path):
     return np.stack(rs), np.stack(ws), np.stack(ms), ids
 
 
-def _quiet_hf_loading() -> None:
-    """transformers' per-model loading bars add nothing to see3d's own progress output."""
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
-
 def _run_published(model, refs, warps, out, variant, sr, steps, guidance, seed, device, dtype, offload, vae_slicing, vae_tiling, quiet) -> None:
     """``--io published``: the published script's inputs, outputs and grouping (see3d.mvd.release)."""
     import gc
@@ -147,8 +137,6 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if sr and io != "published":
             raise See3DError("--sr runs on the published I/O: add --io published")
         real_out = check_output(out, inputs=[refs, warps, model], overwrite=overwrite)
-        if release and not quiet:
-            _quiet_hf_loading()
         if io == "published":
             _run_published(model, refs, warps, real_out, variant, sr, steps, guidance, seed, device, dtype, offload, vae_slicing, vae_tiling, quiet)
             return

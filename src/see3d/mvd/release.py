@@ -217,9 +217,25 @@ def load_release(
     """
     try:
         from diffusers import AutoencoderKL
-        from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
+        from transformers.utils import logging as hf_logging
     except ImportError:
         raise See3DError("the See3D release needs diffusers and transformers: pip install 'see3d[diffusers,hf]'") from None
+    # transformers' notes on image-processor backends and unused config keys, and its per-model
+    # loading bars, add nothing to see3d's own output
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        return _load_release(root, variant, device, dtype, offload, vae_slicing, vae_tiling, overrides, AutoencoderKL)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _load_release(root, variant, device, dtype, offload, vae_slicing, vae_tiling, overrides, AutoencoderKL) -> MVDModel:
+    from transformers import CLIPImageProcessor, CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
+
     parts = release_parts(root, variant)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -245,10 +261,6 @@ def load_release(
     )
     cfg.update(overrides)
     model = MVDModel(MVDConfig(unet=unet.config, **cfg), unet=unet)
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # transformers' notes on image-processor backends and unused config keys
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -259,8 +271,6 @@ def load_release(
             feature_extractor = CLIPImageProcessor.from_pretrained(str(parts["clip"]))
         except (OSError, ValueError) as e:
             raise See3DError(f"cannot load the See3D release {root}: {str(e).splitlines()[0]}") from None
-        finally:
-            hf_logging.set_verbosity(verbosity)
     if text_encoder.config.hidden_size != unet.config.context_dim:
         raise See3DError(
             f"See3D release {root}: the text encoder's width {text_encoder.config.hidden_size} is not the UNet's context width {unet.config.context_dim}"
