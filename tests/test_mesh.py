@@ -162,3 +162,23 @@ def test_mesh_bad_input_one_line_no_output(room, tmp_path, capsys, setup, args, 
     assert len(err) == 1 and err[0].startswith("error:") and message in err[0], err
     assert not out.exists() and not (tmp_path / "m.stl").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
+
+
+def test_numba_integration_matches_the_numpy_reference(room):
+    """The compiled TSDF update is the NumPy reference's (same values and weights)."""
+    from see3d.mesh import TSDFVolume
+    from see3d.mesh.tsdf import auto_bounds
+
+    _, _, cams, depths, _ = room
+    lo, hi = auto_bounds(depths, cams.intrinsics, cams.poses)
+    vols = {b: TSDFVolume.empty(lo, hi, float(np.max(hi - lo)) / 40) for b in ("numba", "numpy")}
+    w = np.random.default_rng(0).uniform(0, 1, depths.shape[1:]).astype(np.float32)
+    for i in range(3):
+        for b, vol in vols.items():
+            vol.integrate(depths[i], cams.intrinsics[i], cams.poses[i], pixel_weight=w if i == 1 else None, backend=b)
+    a, b = vols["numba"], vols["numpy"]
+    assert (a.weight > 0).mean() > 0.2
+    same = (a.weight > 0) == (b.weight > 0)
+    assert same.mean() > 0.9999  # rounding ties at pixel borders may differ
+    both = (a.weight > 0) & (b.weight > 0)
+    assert np.allclose(a.weight[both], b.weight[both], atol=1e-5) and np.allclose(a.tsdf[both], b.tsdf[both], atol=1e-4)

@@ -100,9 +100,12 @@ class TSDFVolume:
         intrinsics: Intrinsics,
         c2w: np.ndarray,
         pixel_weight: np.ndarray | None = None,
+        backend: str = "numba",
         chunk: int = 1 << 21,
     ) -> None:
-        """Fuse one depth map (camera z, metres; 0 / non-finite = unknown) seen from ``c2w`` (OpenCV)."""
+        """Fuse one depth map (camera z, metres; 0 / non-finite = unknown) seen from ``c2w`` (OpenCV).
+
+        ``backend``: ``numba`` (compiled loop) or ``numpy`` (the readable reference, same update)."""
         d = np.asarray(depth, np.float32)
         H, W = d.shape
         if (intrinsics.width, intrinsics.height) != (W, H):
@@ -110,6 +113,16 @@ class TSDFVolume:
         d = np.where(np.isfinite(d) & (d > 0), d, 0.0).astype(np.float32)
         pw = None if pixel_weight is None else np.asarray(pixel_weight, np.float32)
         w2c = invert(as_pose(c2w))
+        if backend == "numba":
+            from see3d.mesh._kernel import integrate_numba
+
+            pwk = np.ones((H, W), np.float32) if pw is None else np.ascontiguousarray(pw)
+            integrate_numba(self.tsdf, self.weight, np.asarray(self.origin, np.float64), float(self.voxel), float(self.trunc),
+                            np.ascontiguousarray(w2c, np.float64), float(intrinsics.fx), float(intrinsics.fy),
+                            float(intrinsics.cx), float(intrinsics.cy), d, pwk)
+            return
+        if backend != "numpy":
+            raise See3DError(f"unknown TSDF backend {backend!r}; use numba or numpy")
         R, t = w2c[:3, :3], w2c[:3, 3]
         X, Y, Z = self.shape
         flat_t, flat_w = self.tsdf.reshape(-1), self.weight.reshape(-1)
