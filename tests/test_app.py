@@ -1,0 +1,289 @@
+"""``see3d app``: run folders and the job (no Gradio needed), the Gradio API end to end, Cancel,
+bad uploads, and the page in a real browser (headless Chromium through playwright)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from see3d.app.runs import RESULT, PhotoJob, list_runs, new_run_dir, run_dir_of
+from see3d.app.scene import VIEWER_RADIUS, viewer_start_pose
+from see3d.errors import See3DError
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the fast setting of the tests: Telea fill, 3 views, 160 px, 20 3DGS steps
+FAST = {"fill": "telea", "trajectory": "orbit", "frames": 3, "max_size": 160, "gaussians": True, "gs_iterations": 20, "seed": 0}
+MAX_PIXELS = 2_000_000  # the test app's limits (small, so that "too large" is cheap to test)
+MAX_FILE_SIZE = 1_000_000
+
+
+# ---------------------------------------------------------------- no Gradio needed
+
+
+def test_job_settings_map_onto_the_generate_command(tmp_path):
+    job = PhotoJob(image="in.png", fov=50.0, fill="telea", trajectory="dolly", frames=5, seed=3, max_size=200, gs_iterations=30)
+    job.validate()
+    cmd = job.command(tmp_path / "result")
+    assert cmd[1:4] == ["-m", "see3d", "generate"] and cmd[4] == "in.png"
+    args = dict(zip(cmd[5::2], cmd[6::2]))
+    assert args == {"-o": str(tmp_path / "result"), "--fov": "50", "--depth-model": "tiny", "--fill": "telea",
+                    "--trajectory": "dolly", "--frames": "5", "--seed": "3", "--max-size": "200", "--gs-iterations": "30"}
+    ex = PhotoJob(example="motorcycle", gaussians=False)
+    assert "--no-gaussians" in ex.command(tmp_path / "r") and "--depth-model" not in ex.command(tmp_path / "r")
+    assert ex.stages()[0] == "trajectory" and job.stages()[0] == "depth" and job.stages()[-1] == "3D Gaussian splatting"
+    # every option the app passes exists on the command it runs
+    from typer.main import get_command
+
+    from see3d.cli import app
+
+    params = {o for p in get_command(app).commands["generate"].params for o in p.opts}
+    assert {a for a in cmd if a.startswith("-")} <= params | {"-m"}
+    for bad, why in [(PhotoJob(), "upload a photo"), (PhotoJob(image="a", example="motorcycle"), "upload a photo"),
+                     (PhotoJob(image="a", frames=1), "views"), (PhotoJob(image="a", trajectory="zoom"), "trajectory"),
+                     (PhotoJob(image="a", fov=0.5), "field of view"), (PhotoJob(image="a", cx=3.0), "fx")]:
+        with pytest.raises(See3DError, match=why):
+            bad.validate()
+
+
+def test_runs_are_new_folders_and_only_finished_ones_are_listed(tmp_path):
+    a, b = new_run_dir(tmp_path), new_run_dir(tmp_path)
+    assert a != b and a.parent == b.parent == tmp_path and not any(a.iterdir())
+    (a / RESULT).mkdir()
+    (a / RESULT / "transforms.json").write_text("{}")
+    (a / "job.json").write_text(json.dumps({"settings": {"example": "motorcycle", "frames": 3, "trajectory": "orbit", "fill": "telea"}}))
+    (tmp_path / "notes").mkdir()  # not a run
+    assert [name for _, name in list_runs(tmp_path)] == [a.name]  # b has no result (failed or cancelled)
+    assert "motorcycle, 3 views" in list_runs(tmp_path)[0][0]
+    assert run_dir_of(tmp_path, a.name) == a
+    for bad in ("../etc", b.name, "notes", "/tmp", ""):
+        with pytest.raises(See3DError):
+            run_dir_of(tmp_path, bad)
+
+
+def test_app_command_without_gradio_says_how_to_install(monkeypatch, capsys):
+    from see3d.cli import main
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # import gradio -> ImportError
+    assert main(["app", "--port", "7861"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'pip install -e ".[app]"' in err[0]
+
+
+# ---------------------------------------------------------------- the running app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """The app on a free port of 127.0.0.1 (threads of this process), with the fast defaults."""
+    pytest.importorskip("gradio")
+    pytest.importorskip("gradio_client")
+    from see3d.app.ui import launch, stop
+
+    root = tmp_path_factory.mktemp("app_runs")
+    port = _free_port()
+    demo = launch(root, port=port, block=False, quiet=True, max_pixels=MAX_PIXELS, max_file_size=MAX_FILE_SIZE, defaults=FAST)
+    try:
+        yield demo, f"http://127.0.0.1:{port}/", root
+    finally:
+        stop(demo)
+
+
+def _client(url, tmp_path):
+    from gradio_client import Client
+
+    return Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+
+
+def _run_args(photo=None, example="motorcycle", **kw):
+    s = {**FAST, **kw}
+    return [photo, example, None, None, None, None, None, "tiny", s["fill"], s["trajectory"], s["frames"], s["seed"],
+            s["max_size"], s["gaussians"], s["gs_iterations"], False]
+
+
+@pytest.mark.slow
+def test_api_example_end_to_end_then_bad_uploads(served, tmp_path):
+    import av
+    from gradio_client import handle_file
+
+    from see3d.gs import load_ply
+
+    demo, url, root = served
+    assert demo.local_url.startswith("http://127.0.0.1:")
+    client = _client(url, tmp_path)
+    t0 = time.perf_counter()
+    status, gallery, video, scene, zip_path, runs = client.predict(*_run_args(), api_name="/run")
+    wall = time.perf_counter() - t0
+    name = runs["value"]  # the new run, selected in the list of runs
+    assert "Finished" in status and name in status
+    run = root / name
+    assert (run / RESULT / ".see3d.json").is_file() and not [p for p in root.iterdir() if p.name.startswith(".")]
+
+    # the gallery holds the 3 views, as written in the run folder (0000 = the input camera)
+    assert len(gallery) == 3
+    for i, item in enumerate(gallery):
+        got = np.asarray(Image.open(item["image"]).convert("RGB"))
+        want = np.asarray(Image.open(run / RESULT / "views" / f"{i:04d}.png").convert("RGB"))
+        assert got.shape == (108, 160, 3) and np.array_equal(got, want)
+    ex = np.asarray(Image.open(run / "input.png").resize((160, 108), Image.BILINEAR), dtype=np.float32)
+    assert np.abs(np.asarray(Image.open(gallery[0]["image"]), dtype=np.float32) - ex).mean() < 8  # the photo itself
+    with av.open(video if isinstance(video, str) else video["video"]) as f:
+        frames = [fr.to_ndarray(format="rgb24") for fr in f.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape[:2] == (108, 160)
+    with zipfile.ZipFile(zip_path) as z:
+        names = set(z.namelist())
+        z.extract(f"{name}/result/scene.ply", tmp_path / "unzipped")
+    assert {f"{name}/input.png", f"{name}/job.json", f"{name}/result/views/0002.png", f"{name}/result/scene.ply"} <= names
+    fitted = load_ply(tmp_path / "unzipped" / name / RESULT / "scene.ply")
+    assert 1000 < len(fitted) <= 30_000 and np.isfinite(fitted.means.detach().numpy()).all()
+    # the 3D viewer shows the fitted scene moved to start at the input camera: a similarity transform
+    shown = load_ply(scene)
+    assert len(shown) == len(fitted)
+    C = viewer_start_pose()
+    cam = (shown.means.detach().double().numpy() - C[:3, 3]) @ C[:3, :3]  # in the viewer's start camera
+    src = fitted.means.detach().double().numpy()
+    A = np.c_[src, np.ones(len(src))]
+    coef, *_ = np.linalg.lstsq(A, cam, rcond=None)
+    assert np.allclose(coef[:3], coef[0, 0] * np.eye(3), atol=1e-4) and coef[0, 0] > 0  # scale only, no rotation
+    assert np.abs(A @ coef - cam).max() < 1e-3
+    z = cam[:, 2][shown.opacities.detach().numpy() >= 0.1]
+    assert abs(np.median(z) - VIEWER_RADIUS) < 0.05 and np.median(np.abs(cam[:, 0] / cam[:, 2])) < 0.5
+    assert runs["value"] == name and [name] == [v for _, v in runs["choices"]]
+
+    # masks toggled: 0/255 images, the input camera's all seen
+    masks = client.predict(name, True, api_name="/masks")
+    m = [np.asarray(Image.open(x["image"]).convert("L")) for x in masks]
+    assert len(m) == 3 and set(np.unique(np.concatenate([x.ravel() for x in m]))) <= {0, 255} and m[0].min() == 255
+    assert 0 < (m[1] == 0).mean() < 0.5  # the moved cameras see holes, filled by the filler
+    # reopened from the list of runs
+    again = client.predict(name, False, api_name="/open_run")
+    assert again[5]["value"] == name and len(again[1]) == 3
+
+    # bad uploads: one readable line each, no run folder, and the app still answers
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "photo.png"
+    bad.write_text("this is not an image\n")
+    big = tmp_path / "huge.png"
+    Image.new("RGB", (2000, 1500), (90, 120, 150)).save(big)  # 3 Mpixel > the test app's 2
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    for path, why in [(bad, "cannot read image photo.png"), (big, "Mpixel limit"), (notes, "Invalid file type")]:
+        with pytest.raises(AppError) as e:
+            client.predict(*_run_args(handle_file(str(path)), example=None), api_name="/run")
+        msg = str(e.value)
+        assert why in msg and "Traceback" not in msg and len(msg.splitlines()) == 1, msg
+    heavy = tmp_path / "heavy.png"
+    heavy.write_bytes(b"\x89PNG" + os.urandom(MAX_FILE_SIZE + 1000))  # over the upload limit
+    with pytest.raises(Exception, match="(?i)size|large|413"):
+        client.predict(*_run_args(handle_file(str(heavy)), example=None), api_name="/run")
+    with pytest.raises(AppError, match="upload a photo or choose the bundled example"):
+        client.predict(*_run_args(None, example=None), api_name="/run")
+    assert [p.name for p in root.iterdir()] == [name]
+    good = tmp_path / "good.png"
+    Image.open(run / "input.png").save(good)
+    preview, note = client.predict(handle_file(str(good)), None, None, None, None, None, None, api_name="/camera")
+    assert "741x500 px" in note and "guessed" in note and "fx 641.7" in note  # 60 deg across 741 px
+    print(f"example end to end through the API: {wall:.1f} s")
+
+
+@pytest.mark.slow
+def test_cancel_stops_the_job_and_leaves_nothing_half_written(served, tmp_path):
+    demo, url, root = served
+    client = _client(url, tmp_path)
+    before = {p.name for p in root.iterdir()}
+    job = client.submit(*_run_args(gs_iterations=2000, max_size=320), api_name="/run")
+    deadline = time.monotonic() + 60
+    tmp = None
+    while time.monotonic() < deadline and tmp is None:  # wait until the job is writing its output
+        for run in (p for p in root.iterdir() if p.name not in before):
+            tmp = next((t for t in run.glob(f".{RESULT}.tmp-*") if (t / "views" / "0002.png").is_file()), None)
+        time.sleep(0.2)
+    assert tmp is not None, "the job never started writing"
+    run = tmp.parent
+    proc = demo.see3d.current.proc
+    assert proc.poll() is None
+    job.cancel()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (proc.poll() is None or any(run.glob(".*"))):
+        time.sleep(0.2)
+    assert proc.poll() is not None, "the job's process still runs"
+    assert not (run / RESULT).exists() and not any(run.glob(".*")), sorted(os.listdir(run))
+    assert sorted(os.listdir(run)) == ["input.png", "job.json", "log.txt"]  # kept: the app deletes no run
+    assert run.name not in [n for _, n in list_runs(root)]
+    # the app answers and runs the next job
+    out = client.predict(*_run_args(frames=2, gaussians=False), api_name="/run")
+    assert "Finished" in out[0] and len(out[1]) == 2 and out[3] is None
+
+
+# ---------------------------------------------------------------- a real browser
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("headless Chromium not installed (Debian package 'chromium')")
+
+
+@pytest.mark.slow
+def test_browser_upload_run_and_see_the_scene(served, tmp_path):
+    exe = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from see3d.pipeline.examples import load_example
+
+    demo, url, root = served
+    photo = tmp_path / "motorcycle.png"
+    Image.fromarray(load_example("motorcycle").image).save(photo)
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--use-gl=swiftshader", "--enable-unsafe-swiftshader",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]  # nothing beyond this machine
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(url, wait_until="load", timeout=60_000)
+            page.locator("#see3d-run").wait_for(timeout=60_000)
+            page.locator("#see3d-photo input[type=file]").set_input_files(str(photo))
+            page.wait_for_function("document.querySelector('#see3d-camera').innerText.includes('guessed')", timeout=30_000)
+            page.locator("#see3d-run").click()
+            page.wait_for_function("document.querySelector('#see3d-status').innerText.includes('Finished')", timeout=120_000)
+            thumbs = page.locator("#see3d-gallery img")
+            thumbs.first.wait_for(timeout=30_000)
+            n_views = thumbs.count()
+            canvas = page.locator("#see3d-scene canvas").first
+            canvas.wait_for(timeout=30_000)
+            canvas.scroll_into_view_if_needed()
+            page.wait_for_timeout(3000)  # the splats load and sort in a worker
+            box = canvas.bounding_box()
+            crop = np.asarray(Image.open(__import__("io").BytesIO(canvas.screenshot())).convert("RGB"), dtype=np.float32)
+            shot = tmp_path / "app.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"screenshot: {shot}")
+    if os.environ.get("SEE3D_UPDATE_SCREENSHOT") == "1":
+        im = Image.open(shot).convert("RGB")
+        im.thumbnail((1100, 1100))
+        im.save(ROOT / "docs" / "app.png", optimize=True)
+    assert n_views == 3
+    assert box["width"] > 200 and box["height"] > 200
+    assert crop.std() > 10.0, f"the 3D viewer's canvas is blank (pixel std {crop.std():.1f})"
+    drawn = (np.abs(crop - crop[0, 0]).max(axis=-1) > 30).mean()
+    assert drawn > 0.05, f"only {drawn:.3f} of the canvas differs from its background"
