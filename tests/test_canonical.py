@@ -55,26 +55,105 @@ def test_scalar_maths_round_trip():
 
 
 # ----------------------------------------------------------------------------- inference order
-def test_prepare_input_pads_with_mean_and_normalises():
+def published_network_input(rgb: np.ndarray, net_hw: tuple[int, int]) -> torch.Tensor:
+    """The network input of Metric3D's ``hubconf.py`` (YvanYin/Metric3D at eb5b6fa), re-stated
+    from its description: fit-resize the *uint8* image with OpenCV's bilinear filter to
+    ``int(w * s) x int(h * s)``, pad it to the input size with ``cv2.copyMakeBorder`` and the
+    ImageNet mean as the border value (the top/left pad is the half rounded down), then
+    ``(x - mean) / std`` in float32 on CHW."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = min(net_hw[0] / h, net_hw[1] / w)
+    small = cv2.resize(rgb, (int(w * s), int(h * s)), interpolation=cv2.INTER_LINEAR)
+    dh, dw = net_hw[0] - small.shape[0], net_hw[1] - small.shape[1]
+    canvas = cv2.copyMakeBorder(small, dh // 2, dh - dh // 2, dw // 2, dw - dw // 2, cv2.BORDER_CONSTANT, value=list(cano.IMAGENET_MEAN))
+    chw = torch.from_numpy(np.ascontiguousarray(canvas.transpose(2, 0, 1))).float()
+    mean = torch.tensor(cano.IMAGENET_MEAN).float()[:, None, None]
+    std = torch.tensor(cano.IMAGENET_STD).float()[:, None, None]
+    return torch.div(chw - mean, std)[None]
+
+
+def _assert_bit_identical(got: torch.Tensor, ref: torch.Tensor) -> None:
+    assert got.dtype == ref.dtype == torch.float32 and got.shape == ref.shape
+    # bit for bit, not within a tolerance
+    assert torch.equal(got.view(torch.int32), ref.view(torch.int32)), f"max difference {(got - ref).abs().max():.3g}"
+
+
+@pytest.mark.parametrize("hw", [(30, 80), (45, 70), (97, 61)])
+def test_network_input_is_bit_identical_to_the_published_preprocessing(hw):
+    """Generated images (always run): uint8 resize (not a float copy) and the rounded pad colour."""
+    rng = np.random.default_rng(hw[0])
+    h, w = hw
+    # a smooth image plus noise: both the interpolation and the rounding matter
+    v, u = np.mgrid[0:h, 0:w]
+    base = np.stack([u * 255.0 / w, v * 255.0 / h, (u + v) * 127.0 / (h + w)], -1)
+    img = np.clip(base + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+    intr = Intrinsics(100, 100, w / 2, h / 2, w, h)
+    for net_hw in [(64, 96), (48, 64), (616, 1064)]:
+        x, p = cano.prepare_input(img, intr, net_hw)
+        _assert_bit_identical(x, published_network_input(img, net_hw))
+        assert p.pad == (
+            (net_hw[0] - p.resized_h) // 2, net_hw[0] - p.resized_h - (net_hw[0] - p.resized_h) // 2,
+            (net_hw[1] - p.resized_w) // 2, net_hw[1] - p.resized_w - (net_hw[1] - p.resized_w) // 2,
+        )
+
+
+def test_canvas_is_the_8bit_resize_padded_with_the_rounded_mean():
+    import cv2
+
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (30, 80, 3), dtype=np.uint8)
     intr = Intrinsics(100, 100, 40, 15, 80, 30)
-    x, p = cano.prepare_input(img, intr, (64, 96))
-    assert x.shape == (1, 3, 64, 96)
-    s = min(64 / 30, 96 / 80)
-    assert p.scale == pytest.approx(s)
+    canvas, p = cano.prepare_canvas(img, intr, (64, 96))
+    assert canvas.dtype == np.uint8 and canvas.shape == (64, 96, 3)
+    # cv2.copyMakeBorder on uint8 writes the mean rounded: (124, 116, 104), not (123.675, 116.28, 103.53)
+    assert cano.PAD_RGB == (124, 116, 104)
+    border = cv2.copyMakeBorder(np.zeros((1, 1, 3), np.uint8), 1, 0, 0, 0, cv2.BORDER_CONSTANT, value=list(cano.IMAGENET_MEAN))
+    assert tuple(border[0, 0]) == cano.PAD_RGB
     top, bottom, left, right = p.pad
-    assert top + bottom + p.resized_h == 64 and left + right + p.resized_w == 96
-    assert top == (64 - p.resized_h) // 2
-    # padding = mean colour -> exactly 0 after normalisation
-    assert torch.all(x[0, :, :top] == 0) and torch.all(x[0, :, 64 - bottom :] == 0)
-    # the image region is the normalised resized image
+    assert top > 0 and np.all(canvas[:top] == cano.PAD_RGB) and np.all(canvas[64 - bottom :] == cano.PAD_RGB)
+    x, _ = cano.prepare_input(img, intr, (64, 96))
+    pad_norm = (np.array(cano.PAD_RGB) - np.array(cano.IMAGENET_MEAN)) / np.array(cano.IMAGENET_STD)
+    np.testing.assert_allclose(x[0, :, 0, 0].numpy(), pad_norm, rtol=1e-4)  # (0.0056, -0.0049, 0.0082): not 0
+    # the image region: the uint8 resize (OpenCV's fixed-point filter), not a resized float copy
+    r8 = cv2.resize(img, (p.resized_w, p.resized_h), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(canvas[top : top + p.resized_h, left : left + p.resized_w], r8)
+    rf = cv2.resize(img.astype(np.float32), (p.resized_w, p.resized_h), interpolation=cv2.INTER_LINEAR)
+    assert 0 < np.abs(rf - r8).max() < 1.0  # what see3d used to feed: up to ~0.8 grey levels off
+    # float images are rounded to 8 bits first (the published code only ever reads 8-bit files)
+    xf, _ = cano.prepare_input(img.astype(np.float32) / 255.0, intr, (64, 96))
+    _assert_bit_identical(xf, x)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_network_input_is_bit_identical_on_real_frames(shared_data, index):
+    """The KITTI and NYU frames of Metric3D's demo data, read as the published code reads them
+    (``cv2.imread``, BGR -> RGB) and as see3d reads them (``load_image``): the same pixels, and
+    the same network input bit for bit, at the ViT and the ConvNeXt input sizes."""
+    import json
+
     import cv2
 
-    r = cv2.resize(img.astype(np.float32), (p.resized_w, p.resized_h), interpolation=cv2.INTER_LINEAR)
-    ref = (r - np.array(cano.IMAGENET_MEAN)) / np.array(cano.IMAGENET_STD)
-    got = x[0, :, top : top + p.resized_h, left : left + p.resized_w].permute(1, 2, 0).numpy()
-    np.testing.assert_allclose(got, ref, atol=1e-4)
+    from see3d.io.images import load_image
+
+    root = shared_data / "metric3d_demo"
+    ann = root / "test_annotations.json"
+    if not ann.is_file():
+        pytest.skip(f"Metric3D demo frames not found at {root}")
+    entry = json.loads(ann.read_text())["files"][index]
+    rgb_file = root / entry["rgb"]
+    if not rgb_file.is_file():
+        pytest.skip(f"frame {rgb_file} not found")
+    published_rgb = cv2.imread(str(rgb_file))[:, :, ::-1]
+    ours = load_image(rgb_file)
+    np.testing.assert_array_equal(ours, published_rgb)  # same decoder result (PNG and this JPEG)
+    fx, fy, cx, cy = entry["cam_in"]
+    intr = Intrinsics(fx, fy, cx, cy, ours.shape[1], ours.shape[0])
+    for net_hw in (cano.VIT_INPUT, cano.CONVNEXT_INPUT):
+        x, p = cano.prepare_input(ours, intr, net_hw)
+        _assert_bit_identical(x, published_network_input(published_rgb, net_hw))
+        assert p.focal_seen == pytest.approx(fx * p.scale)  # hubconf: intrinsic[0] * scale, i.e. fx (not (fx+fy)/2)
 
 
 @pytest.mark.parametrize("fx", [300.0, 1000.0, 2500.0])

@@ -26,8 +26,13 @@ label factor is always :func:`canonical_factor` of it; in the ``"image"`` varian
 Inference (:func:`prepare_input`, :func:`restore_output`) follows Metric3D's order:
 fit-resize keeping aspect ratio, scale the intrinsics, centre-pad with the mean colour,
 normalise, (predict), remove the padding, bilinear upsample, ``D = D_c * (fx * s) / f_c``,
-clamp. Training (:func:`training_sample`) follows: label to canonical, random resize
-``r`` (labels x ``1/r``), random crop / pad (label pad ``-1`` = invalid).
+clamp. The network input is bit-identical to the one the published code
+(``hubconf.py`` of YvanYin/Metric3D) makes: the *8-bit* image is resized (OpenCV's
+fixed-point ``INTER_LINEAR`` on uint8, not a float copy) and padded as
+``cv2.copyMakeBorder`` pads a uint8 image with the mean colour, i.e. with the rounded
+:data:`PAD_RGB` = (124, 116, 104), not the exact mean (:func:`prepare_canvas`).
+Training (:func:`training_sample`) follows: label to canonical, random resize ``r``
+(labels x ``1/r``), random crop / pad (label pad ``-1`` = invalid).
 
 Shapes: images ``uint8 [H, W, 3]`` RGB, depth ``float32 [H, W]`` metres (``<= 0`` invalid).
 """
@@ -49,6 +54,10 @@ CANONICAL_FOCAL = 1000.0
 #: ImageNet mean and std of RGB in 0-255 (Metric3D's normalisation; padding uses the mean).
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+#: The padding colour of the network canvas: the ImageNet mean as ``cv2.copyMakeBorder`` writes it
+#: into a uint8 image (``saturate_cast``, round to nearest): (124, 116, 104). After normalisation the
+#: padding is therefore (0.0056, -0.0049, 0.0082), not 0, exactly as in Metric3D's ``hubconf.py``.
+PAD_RGB = tuple(int(v) for v in np.clip(np.rint(IMAGENET_MEAN), 0, 255))
 #: Largest metric depth a prediction is clamped to, metres.
 MAX_DEPTH = 300.0
 #: Label value of invalid pixels after crop/pad in training.
@@ -216,6 +225,26 @@ def normalize_image(img: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- inference
+def prepare_canvas(
+    image: np.ndarray,
+    intr: Intrinsics,
+    net_hw: tuple[int, int],
+    variant: Variant = "label",
+    canonical_focal: float = CANONICAL_FOCAL,
+) -> tuple[np.ndarray, Placement]:
+    """Image -> the network canvas ``uint8 [net_h, net_w, 3]`` (RGB, not normalised) and its :class:`Placement`.
+
+    What the published code does before normalising: the 8-bit image is resized with
+    ``cv2.resize(..., INTER_LINEAR)`` (uint8 in, uint8 out) to ``int(w * s) x int(h * s)`` and
+    centre-padded with :data:`PAD_RGB` (the rounded mean ``cv2.copyMakeBorder`` writes into a
+    uint8 image). Float images (in [0, 1] or 0-255) are first rounded to 8 bits, the only input
+    the published code ever sees (it reads image files with ``cv2.imread``).
+    """
+    img8 = to_uint8(image, intr)
+    p = fit_placement(intr, net_hw, variant, canonical_focal)
+    return place_array(img8, p, PAD_RGB), p
+
+
 def prepare_input(
     image: np.ndarray,
     intr: Intrinsics,
@@ -223,14 +252,13 @@ def prepare_input(
     variant: Variant = "label",
     canonical_focal: float = CANONICAL_FOCAL,
 ) -> tuple[torch.Tensor, Placement]:
-    """Image -> normalised network input ``[1, 3, net_h, net_w]`` and its :class:`Placement`.
+    """Image -> normalised network input ``float32 [1, 3, net_h, net_w]`` and its :class:`Placement`.
 
-    Fit-resize (or canonical resize for ``"image"``), scale intrinsics, centre-pad with the
-    mean colour (0 after normalisation), normalise.
+    :func:`prepare_canvas` (8-bit resize, padding with the rounded mean), then
+    ``(canvas - mean) / std`` in float32 - bit for bit the tensor Metric3D's ``hubconf.py``
+    feeds its network (``tests/test_canonical.py`` re-states the published steps and compares).
     """
-    image = check_image(image, intr)
-    p = fit_placement(intr, net_hw, variant, canonical_focal)
-    canvas = place_array(image.astype(np.float32), p, IMAGENET_MEAN)
+    canvas, p = prepare_canvas(image, intr, net_hw, variant, canonical_focal)
     return normalize_image(canvas)[None], p
 
 
@@ -284,6 +312,18 @@ def check_image(image: np.ndarray, intr: Intrinsics | None = None) -> np.ndarray
     if not np.all(np.isfinite(a)):
         raise See3DError("image has NaN/inf values")
     return a * 255.0 if a.max() <= 1.0 + 1e-6 else a
+
+
+def to_uint8(image: np.ndarray, intr: Intrinsics | None = None) -> np.ndarray:
+    """Validate an RGB image ``[H, W, 3]`` -> ``uint8`` (uint8 as it is; floats rounded to 8 bits and clipped)."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        return np.clip(np.rint(check_image(a, intr)), 0, 255).astype(np.uint8)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise See3DError(f"expected an RGB image [H, W, 3], got shape {a.shape}")
+    if intr is not None and (a.shape[0], a.shape[1]) != (intr.height, intr.width):
+        raise See3DError(f"image is {a.shape[1]}x{a.shape[0]} but the intrinsics are for {intr.width}x{intr.height}")
+    return a
 
 
 # ----------------------------------------------------------------------------- training

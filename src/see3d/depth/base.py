@@ -6,7 +6,7 @@ Backends are chosen by name or path with :func:`load_backend`:
 
 * ``"tiny"`` - the bundled canonical-space network (``see3d/assets/depth_tiny.safetensors``),
 * a folder holding ``config.json`` + ``model.safetensors`` of that network,
-* ``"metric3d-onnx:PATH"`` or a ``.onnx`` file - Metric3D ONNX exports,
+* ``"metric3d-onnx:PATH"``, a ``.onnx`` file or a folder of them (``onnx/model.onnx``) - Metric3D ONNX exports,
 * ``"hf:DIR"`` or a folder with a transformers ``config.json`` - Hugging Face depth models,
 * ``"file:PATH"`` or a ``.npy`` / 16-bit ``.png`` file - a given depth map,
 * the name of a published model that ``see3d weights get NAME`` downloaded (``see3d weights
@@ -65,6 +65,24 @@ def _is_hf_dir(path: Path) -> bool:
     return isinstance(data, dict) and "model_type" in data and data.get("see3d_model") != "tiny_depth"
 
 
+def _is_onnx_dir(path: Path) -> bool:
+    """A folder of Metric3D ONNX exports: ``*.onnx`` or ``onnx/*.onnx``, no PyTorch weights, and a
+    ``config.json``, if any, whose ``model_type`` names metric3d (as the onnx-community ones do)."""
+    if any(f for pat in ("*.safetensors", "*.bin", "*.pth") for f in path.glob(pat)):
+        return False
+    if not (any(path.glob("*.onnx")) or any(path.glob("onnx/*.onnx"))):
+        return False
+    cfg = path / "config.json"
+    if cfg.is_file():
+        try:
+            data = json.loads(cfg.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return False
+        if isinstance(data, dict) and "model_type" in data:
+            return "metric3d" in str(data["model_type"]).lower()
+    return True
+
+
 def _is_published_name(name: str) -> bool:
     from see3d.weights.registry import is_registered
 
@@ -105,7 +123,9 @@ def load_backend(spec: str | Path, **kwargs) -> DepthBackend:
         elif p.is_file() and p.suffix.lower() in (".npy", ".png", ".tif", ".tiff"):
             kind, arg = "file", s
         elif p.is_dir():
-            if (p / "config.json").is_file() and not _is_hf_dir(p):
+            if _is_onnx_dir(p):  # e.g. an onnx-community repository: onnx/model.onnx (+ a config.json)
+                kind, arg = "metric3d-onnx", s
+            elif (p / "config.json").is_file() and not _is_hf_dir(p):
                 kind, arg = "tiny", s
             elif (p / "config.json").is_file():
                 kind, arg = "hf", s
