@@ -201,3 +201,20 @@ def test_pose_estimation_on_real_photos_matches_their_cameras():
     s = np.trace(np.diag(S) @ D) / np.sum(ac ** 2)
     err = np.linalg.norm(s * ac @ R.T - bc, axis=1)
     assert err.max() < 0.03 * np.linalg.norm(bc, axis=1).max(), err
+
+
+def test_depth_alignment_without_matches_uses_the_point_the_cameras_look_at():
+    from see3d.camera import Intrinsics
+
+    P = _ring(3, radius=4.0, arc=math.radians(120))
+    K = Intrinsics.from_fov(60.0, 48, 48)
+    dist = np.linalg.norm(P[0, :3, 3])  # every camera looks at the origin from this far
+    depths = np.full((3, 48, 48), 0.5 * dist, np.float32) * np.array([1.0, 2.0, 4.0])[:, None, None]
+    flat = np.full((3, 48, 48, 3), 0.5, np.float32)  # nothing to match
+    al, info = align_depths_to_poses(flat, depths, [K] * 3, P)
+    assert info["fallback"] == "look-at point" and info["pairs"] == [0, 0, 0]
+    np.testing.assert_allclose(al[:, 24, 24], dist, rtol=1e-5)
+    # cameras looking away from each other have no common point: one line
+    away = np.stack([look_at(np.array([math.sin(a), 0.0, math.cos(a)]), 2 * np.array([math.sin(a), 0.0, math.cos(a)])) for a in (0.0, 2.0, 4.0)])
+    with pytest.raises(See3DError, match="too few keypoint matches"):
+        align_depths_to_poses(flat, depths, [K] * 3, away)

@@ -193,12 +193,20 @@ def align_depths_to_poses(
         else:
             scales.append(None)
     known = [s for s in scales if s is not None]
+    info: dict = {"pairs": n_pairs}
     if not known:
-        raise See3DError(
-            "too few keypoint matches between the input views to align their depths with the poses "
-            "(no view has 3 triangulated points)"
-        )
-    fallback = float(np.median(known))
+        # no view matches another (wide baselines, small images): cameras that look at one point
+        # (an object-centred capture) still give a scale - each view's central depth is its
+        # distance to that point
+        known = _look_at_scales(depths, poses)
+        if known is None:
+            raise See3DError(
+                "too few keypoint matches between the input views to align their depths with the poses "
+                "(no view has 3 triangulated points, and the cameras do not look at a common point)"
+            )
+        scales = list(known)
+        info["fallback"] = "look-at point"
+    fallback = float(np.median([s for s in scales if s is not None]))
     out = []
     for d, s, dp in zip(depths, scales, prepared):
         d = np.asarray(d, np.float64)
@@ -213,7 +221,27 @@ def align_depths_to_poses(
             a = np.where(valid, s * d, 0.0)
         a = np.where(np.isposinf(np.asarray(d)), np.inf, a)
         out.append(a.astype(np.float32))
-    return np.stack(out), {"scales": [None if s is None else float(s) for s in scales], "pairs": n_pairs}
+    info["scales"] = [None if s is None else float(s) for s in scales]
+    return np.stack(out), info
+
+
+def _look_at_scales(depths: np.ndarray, poses: np.ndarray) -> list[float] | None:
+    """Per view: distance to the point closest to all optical axes / median depth of the central
+    ninth of the image; None when that point is not in front of every camera."""
+    from see3d.gs.train import look_at_center
+
+    P = np.asarray(poses, np.float64)
+    c = look_at_center(P)
+    out = []
+    for d, p in zip(depths, P):
+        z = float(np.dot(c - p[:3, 3], p[:3, 2]))
+        h, w = d.shape
+        mid = np.asarray(d)[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3]
+        v = mid[np.isfinite(mid) & (mid > 0)]
+        if z <= 0 or v.size == 0:
+            return None
+        out.append(z / float(np.median(v)))
+    return out
 
 
 def estimate_depths(images: np.ndarray, intrinsics: list[Intrinsics], model: str = "tiny") -> np.ndarray:
