@@ -11,18 +11,18 @@ seen-focal AbsRel; without it, AbsRel at unseen focals >= 3x worse than with it.
 
     python benchmarks/canonical_depth.py --runs runs/canonical_level               # train both + eval
     python benchmarks/canonical_depth.py --runs runs/canonical_level --eval-only
-    python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v2  # session 2's recipe
+    python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v2  # the 2026-11-25 recipe
     python benchmarks/canonical_depth.py --world closeup --runs runs/canonical_v3 --recipe '{"norm": "batch"}'
     python benchmarks/canonical_depth.py --runs runs/canonical_v2 --probe         # image-statistics probe
     python benchmarks/canonical_depth.py --runs runs/canonical_level_absrel --recipe '{"loss": "log_l1+abs_rel"}'
     python benchmarks/canonical_depth.py --runs runs/canonical_level_side --recipe '{"side_objects": 0.5}'  # training views only
 
 Both copies use the recipe of ``--world`` (``level``: fixed-height near-horizontal cameras in
-outdoor scenes, CoordConv input; ``closeup``: session 2's close-up views, random resize, a global
+outdoor scenes, CoordConv input; ``closeup``: the close-up views of 2026-11-25, random resize, a global
 scale head; see docs/depth.md); the held-out scenes are placed the same way (the same camera
 poses at every focal). The two trainings run as two processes side by side (``--threads`` each) and
 resume from their checkpoints if interrupted. The bundled ``tiny`` weights are NOT this
-recipe (they are session 1's ``see3d train depth`` defaults, see docs/depth.md).
+recipe (they are the ``see3d train depth`` defaults of 2026-11-25, see docs/depth.md).
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-#: Session 2's recipe (``--world closeup``): hand-held camera paths, half of the views moved to
+#: The recipe of 2026-11-25 (``--world closeup``): hand-held camera paths, half of the views moved to
 #: 0.3 m - 1x of their distance to the surface they look at, so the canonical depths of the unseen
 #: focals are inside the training range; Metric3D's random resize; output bias started at the
 #: median label; a global scale head.
 CLOSEUP_RECIPE = dict(close_up=0.5, near=0.3, resize_range=(0.85, 1.15), init_from_data=True, global_scale=True, scenes=600, steps=2400)
 
-#: Session 3's recipe (``--world level``, the default): a consistent metric world like a car's
+#: The recipe of 2026-11-26 (``--world level``, the default): a consistent metric world like a car's
 #: camera - outdoor scenes (objects on a ground plane, streets), every view at one eye height
 #: (1.65 m, KITTI's) with pitch and roll within +-1 degree, the ground reaching the horizon; the
 #: network gets CoordConv channels (where each pixel is relative to the principal point). The

@@ -1,6 +1,6 @@
 """Wall time of the README's first command, ``see3d generate --example motorcycle``, per stage.
 
-Runs, in one process tree and one session of the machine: a small warm-up (numba compiles the warp
+Runs, in one process tree and one sitting on the machine: a small warm-up (numba compiles the warp
 and rasterizer kernels into its disk cache once per install), then the default job (12 views, the
 bundled diffusion filler, the 3DGS preview) and the same job with ``--fill telea`` as the baseline;
 ``--repeats`` alternates them. Prints each run's wall time and its stages (``run.json``) and the

@@ -9,7 +9,7 @@ Compares, single-threaded and in the same run:
 - ``numba-plain``: the same nearest-pixel z-buffer compiled with numba, written here
   too: the cost floor of any forward splat (no footprints, no blending, cracks);
 - ``numba``: :func:`see3d.warp.warp_views` with the compiled kernel, both splat modes
-  (``bilinear``: footprint coverage + soft z-buffer tent blending; ``nearest``:
+  (``bilinear``: footprint coverage + bilinear gather from the front sample's source cell; ``nearest``:
   footprint coverage + hard z-buffer);
 - ``torch-ref``: the vectorised PyTorch reference on the CPU (float64).
 

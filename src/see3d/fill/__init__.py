@@ -25,7 +25,7 @@ FILLERS = ("auto", "mvd", "telea", "ns")
 
 def resolve_fill(name: str) -> tuple[str, str]:
     """The filler ``name`` stands for, and why. ``auto`` (kept for old command lines) is ``mvd``:
-    since session 6 the model runs on overlapping windows (:mod:`see3d.mvd.sampler`), so the
+    since 2026-11-26 the model runs on overlapping windows (:mod:`see3d.mvd.sampler`), so the
     diffusion fill of the 12-view example takes 14-18 s on 2 CPU cores (113-129 s over whole
     views), and it beats Telea on held-out synth and on the real Middlebury holes (docs/mvd.md)."""
     if name not in FILLERS:
