@@ -8,6 +8,7 @@ Set ``SEE3D_SHARED_DATA`` to point elsewhere.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SEE3D_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# Hermetic model cache: `--depth-model auto` / `--fill-model auto` look for downloaded models in the
+# Hugging Face cache; the tests must not see (or write to) the developer's own. Subprocesses inherit it.
+_HF_HOME = Path(tempfile.mkdtemp(prefix="see3d-tests-hf-"))
+os.environ["HF_HOME"] = str(_HF_HOME)
+for _var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE"):
+    os.environ.pop(_var, None)
 
 
 @pytest.fixture(scope="session")
