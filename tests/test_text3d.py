@@ -75,3 +75,33 @@ def test_prompt_size_must_be_a_multiple_of_8(t2i, tmp_path, capsys):
     assert main(["generate", "--prompt", "a car", "--t2i", str(t2i), "--t2i-size", "30", "-o", str(out), "-q"]) == 2
     assert "multiple of 8" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_default_model_comes_from_the_weights_cache(tmp_path, monkeypatch, capsys):
+    """No --t2i: the registry's tiny-sd from the local cache; not downloaded -> one line naming the get command."""
+    pytest.importorskip("see3d.weights")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "out"
+    assert main(["generate", "--prompt", "a car", "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "see3d weights get tiny-sd" in err[0], err
+    assert not out.exists()
+    assert main(["generate", "--prompt", "a car", "--t2i", "no-such-model", "-o", str(out), "-q"]) == 2
+    assert "no such folder and no published model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_prompt_jobs_in_a_batch(t2i, tmp_path):
+    """--batch with prompt jobs: each job's own prompt and seed, one folder each."""
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(
+        json.dumps({"name": "car3", "prompt": "the car", "seed": 3}) + "\n"
+        + json.dumps({"name": "empty", "prompt": "the car", "t2i": str(tmp_path / "nowhere")}) + "\n"
+    )
+    out = tmp_path / "runs"
+    assert main(["generate", "--batch", str(jobs), "--t2i", str(t2i), *FAST, "-o", str(out)]) == 2
+    res = [json.loads(s) for s in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in res] == ["ok", "error"] and "--t2i" in res[1]["error"]
+    assert np.array_equal(np.asarray(Image.open(out / "car3" / "input.png")), _reference_image(t2i, "the car", 3))

@@ -52,7 +52,7 @@ def resolve_diffusers_model(spec: str | None, task: str, option: str) -> Diffuse
         raise See3DError(f"{option} {name}: no such folder and no published model of that name{hint}")
     entry = weights.get_entry(name)
     if entry.task != task:
-        raise See3DError(f"{option} {name} is a {entry.task} model, not a {task} model")
+        raise See3DError(f"{option} {name} is a {entry.task} model, not an {task} model" if task[0] in "aeiou" else f"{option} {name} is a {entry.task} model, not a {task} model")
     path = weights.path(name)  # one-line error naming `see3d weights get NAME` when not cached
     return DiffusersModel(Path(path), {"name": name, "path": str(path)})
 
