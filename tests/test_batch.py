@@ -121,3 +121,28 @@ def test_batch_refuses_inputs_beside_it_and_foreign_folders(tmp_path, capsys):
     assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
     assert main(["generate", "--batch", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "r"), "-q"]) == 2
     assert "jobs file not found" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_the_batch_and_keeps_what_finished(photos, tmp_path, monkeypatch):
+    """Ctrl-C during a job: the batch stops (no further job), results.jsonl keeps the finished ones."""
+    import importlib
+
+    pg = importlib.import_module("see3d.pipeline.generate")
+    root, _ = photos
+    jobs = _jobs(root, [{"name": f"j{i}", "input": "in/p0.png", "frames": 2} for i in range(3)], "ctrlc.jsonl")
+    real = pg.generate_views
+    calls = []
+
+    def interrupt_second(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(pg, "generate_views", interrupt_second)
+    out = tmp_path / "runs"
+    assert main(["generate", "--batch", str(jobs), "-o", str(out), *DEFAULTS]) == 130
+    assert len(calls) == 2
+    res = _results(out)
+    assert list(res) == ["j0"] and res["j0"]["status"] == "ok"
+    assert not (out / "j1").exists() and not (out / "j2").exists()

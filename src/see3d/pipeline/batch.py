@@ -247,14 +247,16 @@ def run_batch(jobs: list[Job], outroot: Path, resume: bool, run_job, quiet: bool
         error = None
         try:
             run_job([*job.argv, "-o", str(out), "--overwrite", *(["-q"] if quiet else [])])
-        except KeyboardInterrupt:
+        except Exception as e:  # noqa: BLE001 - one failing job must not stop the batch
+            if type(e).__name__ == "Abort":  # click's wrapper of Ctrl-C inside the job
+                save()
+                raise KeyboardInterrupt from None
+            error = _one_line(e) or type(e).__name__
+        except SystemExit as e:
+            error = None if not e.code else f"exit status {e.code}"
+        except BaseException:  # Ctrl-C, SIGTERM: stop the batch; what finished stays recorded
             save()
             raise
-        except BaseException as e:  # noqa: BLE001 - one failing job must not stop the batch
-            if isinstance(e, SystemExit) and not e.code:
-                error = None
-            else:
-                error = _one_line(e) or type(e).__name__
         dt = time.perf_counter() - t0
         rows[job.name] = {
             "name": job.name,
@@ -289,7 +291,9 @@ def batch_from_cli(batch: Path, out: Path, overwrite: bool, quiet: bool) -> None
     from see3d.cli import app
 
     def run_job(argv):
-        app(args=["generate", *argv], standalone_mode=False)
+        rv = app(args=["generate", *argv], standalone_mode=False)
+        if rv == 130:  # typer returns 130 for a Ctrl-C inside the command
+            raise KeyboardInterrupt
 
     t0 = time.perf_counter()
     rows = run_batch(jobs, real, resume, run_job, quiet)
