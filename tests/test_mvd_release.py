@@ -405,3 +405,15 @@ def test_against_the_published_code_when_a_checkout_is_given(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert "PASS" in r.stdout
+
+
+def test_a_root_with_only_the_sparse_variant_loads_it(tmp_path):
+    """A release fetched with one variant (``see3d weights get see3d-sparse``) is usable as is."""
+    from see3d.mvd.release import available_variant, load_release
+    from see3d.mvd.replica import make_tiny_release
+
+    root = make_tiny_release(tmp_path / "r", variants=("sparse",))
+    assert available_variant(root) == "sparse"
+    assert load_release(root, device="cpu").release["variant"] == "sparse"
+    with pytest.raises(See3DError, match="single UNet"):
+        load_release(root, "single", device="cpu")

@@ -196,9 +196,18 @@ def resolve_dtype(name: str, device: torch.device | str) -> torch.dtype:
     return DTYPES[name]
 
 
+def available_variant(root: str | Path) -> str:
+    """The base variant a release folder holds: ``single`` when present, else ``sparse`` (a root
+    fetched with one variant only); ``single`` when neither is there (the error then names it)."""
+    for v in ("single", "sparse"):
+        if (Path(root) / "unet" / v / "ema-checkpoint").is_dir():
+            return v
+    return "single"
+
+
 def load_release(
     root: str | Path,
-    variant: str = "single",
+    variant: str | None = None,
     device: str | torch.device | None = None,
     dtype: str = "auto",
     offload: bool = False,
@@ -208,6 +217,7 @@ def load_release(
 ) -> MVDModel:
     """An :class:`MVDModel` with the release's UNet, VAE, schedule and context encoder.
 
+    ``variant``: ``single`` | ``sparse`` | ``SR`` (default: :func:`available_variant`).
     ``dtype``: the UNet, VAE and text encoder run in it; the CLIP image encoder stays in fp32, as
     in the published code (it loads it without a dtype). ``offload``: model CPU offload as diffusers
     does it (each network moves to the device when called, the previous one back to the CPU;
@@ -225,6 +235,8 @@ def load_release(
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    if variant is None:
+        variant = available_variant(root)
     try:
         return _load_release(root, variant, device, dtype, offload, vae_slicing, vae_tiling, overrides, AutoencoderKL)
     finally:
