@@ -66,6 +66,7 @@ class PhotoJob:
     max_size: int = 512
     gaussians: bool = True
     gs_iterations: int = 200
+    gs_max_gaussians: int = 30_000
     upload_name: str | None = None  #: the uploaded file's name (for the list of runs)
 
     def validate(self) -> None:
@@ -87,6 +88,8 @@ class PhotoJob:
             raise See3DError(f"working size must be 16-4096 pixels, got {self.max_size}")
         if not 1 <= int(self.gs_iterations) <= 30_000:
             raise See3DError(f"3DGS iterations must be 1-30000, got {self.gs_iterations}")
+        if not 100 <= int(self.gs_max_gaussians) <= 2_000_000:
+            raise See3DError(f"the number of Gaussians must be 100-2000000, got {self.gs_max_gaussians}")
 
     def command(self, out: Path) -> list[str]:
         """The ``see3d generate`` command line that runs this job into ``out``."""
@@ -100,7 +103,10 @@ class PhotoJob:
             cmd += ["--depth-model", self.depth_model]
         cmd += ["--fill", self.fill, "--trajectory", self.trajectory, "--frames", str(int(self.frames))]
         cmd += ["--seed", str(int(self.seed)), "--max-size", str(int(self.max_size))]
-        cmd += ["--gs-iterations", str(int(self.gs_iterations))] if self.gaussians else ["--no-gaussians"]
+        if self.gaussians:
+            cmd += ["--gs-iterations", str(int(self.gs_iterations)), "--gs-max-gaussians", str(int(self.gs_max_gaussians))]
+        else:
+            cmd += ["--no-gaussians"]
         return cmd
 
     def stages(self) -> list[str]:

@@ -132,7 +132,7 @@ class _App:
 
     # ---------------------------------------------------------------- the job
     def run(self, photo, example, fov, fx, fy, cx, cy, depth_model, fill, trajectory, frames, seed,
-            max_size, gaussians, gs_iterations, show_masks, progress=gr.Progress()):
+            max_size, gaussians, gs_iterations, gs_max_gaussians, show_masks, progress=gr.Progress()):
         """Run one photo-to-3D job; yields the status while it runs, then the results."""
         skip = gr.skip()
         try:
@@ -142,7 +142,7 @@ class _App:
                 fov=fov or None, fx=fx or None, fy=fy or None, cx=cx, cy=cy,
                 depth_model=depth_model or "tiny", fill=fill or "mvd", trajectory=trajectory or "orbit",
                 frames=int(frames), seed=int(seed or 0), max_size=int(max_size), gaussians=bool(gaussians),
-                gs_iterations=int(gs_iterations),
+                gs_iterations=int(gs_iterations), gs_max_gaussians=int(gs_max_gaussians),
                 upload_name=None if example else Path(photo).name if photo else None,
             )
             job.validate()
@@ -238,8 +238,10 @@ class _App:
 
 def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict | None = None) -> gr.Blocks:
     """The page (not launched; see :func:`launch`). ``defaults``: initial values of the job's
-    fields (``fill``, ``trajectory``, ``frames``, ``max_size``, ``gaussians``, ``gs_iterations``, ``seed``)."""
+    fields (``fill``, ``trajectory``, ``frames``, ``max_size``, ``gaussians``, ``gs_iterations``,
+    ``gs_max_gaussians``, ``seed``)."""
     d = {"fill": "mvd", "trajectory": "orbit", "frames": 12, "max_size": 512, "gaussians": True, "gs_iterations": 200,
+         "gs_max_gaussians": 30_000,
          "seed": 0, **(defaults or {})}
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -276,6 +278,8 @@ def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict
                         max_size = gr.Slider(64, 1024, value=d["max_size"], step=16, label="Working size (longer side, px)")
                         gaussians = gr.Checkbox(d["gaussians"], label="Fit 3D Gaussian splats")
                         gs_iterations = gr.Slider(10, 2000, value=d["gs_iterations"], step=10, label="3DGS steps")
+                        gs_max_gaussians = gr.Slider(1000, 200_000, value=d["gs_max_gaussians"], step=1000,
+                                                     label="Most Gaussians (more = finer, slower to fit and to draw)")
                     with gr.Row():
                         run_btn = gr.Button("Run", variant="primary", elem_id="see3d-run")
                         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="see3d-cancel")
@@ -302,7 +306,7 @@ def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict
         run_evt = run_btn.click(
             app.run,
             [photo, example, fov, fx, fy, cx, cy, depth_model, fill, trajectory, frames, seed, max_size, gaussians,
-             gs_iterations, show_masks],
+             gs_iterations, gs_max_gaussians, show_masks],
             results,
             api_name="run",
             concurrency_limit=1,
