@@ -58,7 +58,7 @@ class PhotoJob:
     fy: float | None = None
     cx: float | None = None
     cy: float | None = None
-    depth_model: str = "tiny"
+    depth_model: str = "auto"
     fill: str = "mvd"
     trajectory: str = "orbit"
     frames: int = 12
@@ -67,10 +67,21 @@ class PhotoJob:
     gaussians: bool = True
     gs_iterations: int = 200
     gs_max_gaussians: int = 30_000
+    prompt: str | None = None  #: text to 3D: the picture is made by a text-to-image model
+    t2i_steps: int = 25
+    t2i: str | None = None  #: text-to-image model (a cached registry name or a folder); None = the command's default
     upload_name: str | None = None  #: the uploaded file's name (for the list of runs)
+    kind: str = "photo"
 
     def validate(self) -> None:
-        if (self.image is None) == (self.example is None):
+        if self.prompt is not None:
+            if not self.prompt.strip():
+                raise See3DError("write a prompt: what the picture should show")
+            if self.image is not None or self.example is not None:
+                raise See3DError("a text job makes its own picture; no photo or example with it")
+            if not 1 <= int(self.t2i_steps) <= 200:
+                raise See3DError(f"text-to-image steps must be 1-200, got {self.t2i_steps}")
+        elif (self.image is None) == (self.example is None):
             raise See3DError("upload a photo or choose the bundled example")
         if self.trajectory not in TRAJECTORIES:
             raise See3DError(f"unknown trajectory {self.trajectory!r}: use one of {', '.join(TRAJECTORIES)}")
@@ -94,7 +105,11 @@ class PhotoJob:
     def command(self, out: Path) -> list[str]:
         """The ``see3d generate`` command line that runs this job into ``out``."""
         cmd = [sys.executable, "-m", "see3d", "generate"]
-        cmd += ["--example", self.example] if self.example else [str(self.image)]
+        if self.prompt is not None:
+            cmd += ["--prompt", self.prompt, "--t2i-steps", str(int(self.t2i_steps))]
+            cmd += ["--t2i", self.t2i] if self.t2i else []
+        else:
+            cmd += ["--example", self.example] if self.example else [str(self.image)]
         cmd += ["-o", str(out)]
         for opt, v in (("--fov", self.fov), ("--fx", self.fx), ("--fy", self.fy), ("--cx", self.cx), ("--cy", self.cy)):
             if v is not None:
@@ -111,9 +126,32 @@ class PhotoJob:
 
     def stages(self) -> list[str]:
         """The stages the command will report, in order (for the overall progress)."""
-        s = [] if self.example else ["depth"]
+        s = ([] if self.prompt is None else ["text to image"]) + ([] if self.example else ["depth"])
         s += ["trajectory", "warp", "fill", "write"]
         return s + (["3D Gaussian splatting"] if self.gaussians else [])
+
+
+@dataclass
+class EditJob:
+    """Settings of one edit of a finished run (``see3d edit``): the painted region of its input
+    view is replaced by the same pixels of ``image`` and regenerated in every view it reaches."""
+
+    source: str  #: the source run's result folder
+    mask: str = ""  #: PNG, white = the region to change (stored in the new run folder)
+    image: str = ""  #: the replacement picture, the size of the views
+    fill: str | None = None  #: None = the filler the source was generated with
+    seed: int = 0
+    gaussians: bool = True
+    upload_name: str | None = None
+    kind: str = "edit"
+
+    def command(self, out: Path) -> list[str]:
+        cmd = [sys.executable, "-m", "see3d", "edit", self.source, "--mask", self.mask, "--image", self.image,
+               "-o", str(out), "--seed", str(int(self.seed))]
+        return cmd + (["--fill", self.fill] if self.fill else [])
+
+    def stages(self) -> list[str]:
+        return ["reach", "warp", "fill", "write"] + (["3D Gaussian splatting"] if self.gaussians else [])
 
 
 # ---------------------------------------------------------------- run folders
@@ -167,8 +205,11 @@ def list_runs(out_root: str | Path) -> list[tuple[str, str]]:
         label = d.name
         try:
             job = json.loads((d / JOB).read_text())["settings"]
-            what = job.get("example") or job.get("upload_name") or "photo"
-            label += f"  -  {what}, {job.get('frames')} views, {job.get('trajectory')}, fill {job.get('fill')}"
+            if job.get("kind") == "edit":
+                label += f"  -  edit of {Path(job['source']).parent.name} with {job.get('upload_name')}"
+            else:
+                what = job.get("example") or job.get("upload_name") or (f"text {job['prompt'][:40]!r}" if job.get("prompt") else "photo")
+                label += f"  -  {what}, {job.get('frames')} views, {job.get('trajectory')}, fill {job.get('fill')}"
         except (OSError, ValueError, KeyError, TypeError):
             pass
         runs.append((label, d.name))
@@ -257,7 +298,7 @@ class JobState:
 class Job:
     """``see3d generate`` in a child process, its progress parsed from what it prints."""
 
-    def __init__(self, job: PhotoJob, run_dir: Path):
+    def __init__(self, job: "PhotoJob | EditJob", run_dir: Path):
         self.job, self.run_dir = job, run_dir
         self.out = run_dir / RESULT
         self.stages = job.stages()
@@ -310,10 +351,11 @@ class Job:
                 name = m.group(2)
                 idx = next((i for i, st in enumerate(self.stages) if name.startswith(st)), s.stage_index)
                 s.stage, s.stage_index, s.stage_t0, s.bar = name, idx, time.monotonic(), None
-            elif line.startswith("depth:"):
-                s.stage, s.stage_index, s.stage_t0, s.bar = "depth", 0, time.monotonic(), None
+            elif line.startswith(("depth:", "text to image:")):
+                name = "depth" if line.startswith("depth:") else "text to image"
+                s.stage, s.stage_index, s.stage_t0, s.bar = name, self.stages.index(name) if name in self.stages else 0, time.monotonic(), None
                 s.info.append(line)
-            elif line.startswith("intrinsics:"):
+            elif line.startswith(("intrinsics:", "WARNING")):
                 s.info.append(line)
             elif line.startswith("error:"):
                 s.error = line[len("error:"):].strip()
@@ -393,6 +435,6 @@ def remove_run_if_empty(run_dir: Path) -> None:
 
 
 __all__ = [
-    "Job", "JobState", "PhotoJob", "RunFiles", "list_runs", "make_zip", "new_run_dir", "run_dir_of",
+    "EditJob", "Job", "JobState", "PhotoJob", "RunFiles", "list_runs", "make_zip", "new_run_dir", "run_dir_of",
     "run_files", "save_input",
 ]

@@ -21,7 +21,9 @@ import gradio as gr  # noqa: E402
 from see3d.app.runs import (  # noqa: E402
     INPUT,
     MAX_PIXELS,
+    RESULT,
     TRAJECTORIES,
+    EditJob,
     Job,
     PhotoJob,
     list_runs,
@@ -41,8 +43,9 @@ DEFAULT_FOV = 60.0
 VIEWER_HEIGHT = 380
 
 FILLERS = [
-    ("mvd - the bundled multi-view diffusion model (1.35 M parameters, trained on synthetic clips; "
-     "a little above Telea on held-out holes; ~15 s for 12 views on 2 CPU cores)", "mvd"),
+    ("mvd - multi-view diffusion: the See3D release when downloaded and a CUDA GPU is present, else the bundled "
+     "1.35 M-parameter model (trained on synthetic clips; a little above Telea on held-out holes; ~15 s for "
+     "12 views on 2 CPU cores)", "mvd"),
     ("telea - OpenCV Telea inpainting (smooth; a second or two)", "telea"),
     ("ns - OpenCV Navier-Stokes inpainting (smooth; a second or two)", "ns"),
 ]
@@ -55,17 +58,34 @@ TRAJECTORY_NOTES = {
 
 
 def depth_choices() -> list[tuple[str, str]]:
-    """The depth models the app offers: the bundled one, and real models the weights registry
-    lists as cached (when that registry exists in this installation)."""
-    choices = [("tiny - bundled 0.94 M-parameter network trained on synthetic scenes: a demo, coarse on real photos", "tiny")]
-    try:  # the weights registry is optional
-        from see3d.weights import cached_depth_models  # type: ignore[attr-defined]
+    """The depth models the app offers: ``auto``, every published model that the weights
+    registry finds downloaded (with the registry's description), and the bundled ``tiny``."""
+    choices = [("auto - the best downloaded published model (see3d weights list), else the bundled tiny", "auto")]
+    try:
+        from see3d import weights
 
-        for name, desc in cached_depth_models():
-            choices.append((f"{name} - {desc}", name))
-    except Exception:  # noqa: BLE001 - no registry, or nothing cached
-        pass
+        for name, e in weights.registry().items():
+            if e.task == "depth" and e.hosted and weights.status(name, deep=False).ok:
+                choices.append((f"{name} - {e.description}", name))
+    except Exception:  # noqa: BLE001 - a broken cache must not stop the page
+        traceback.print_exc(file=sys.stderr)
+    choices.append(("tiny - bundled 0.94 M-parameter network learned from procedural scenes only: "
+                    "a demo, far off on real photos", "tiny"))
     return choices
+
+
+def cached_text_model() -> str | None:
+    """The name of a downloaded text-to-image model of the weights registry (the Text to 3D tab
+    exists only then), or None."""
+    try:
+        from see3d import weights
+
+        for name, e in weights.registry().items():
+            if e.task == "text-to-image" and e.hosted and weights.status(name, deep=False).ok:
+                return name
+    except Exception:  # noqa: BLE001
+        traceback.print_exc(file=sys.stderr)
+    return None
 
 
 def _readable(e: BaseException) -> gr.Error:
@@ -134,13 +154,12 @@ class _App:
     def run(self, photo, example, fov, fx, fy, cx, cy, depth_model, fill, trajectory, frames, seed,
             max_size, gaussians, gs_iterations, gs_max_gaussians, show_masks, progress=gr.Progress()):
         """Run one photo-to-3D job; yields the status while it runs, then the results."""
-        skip = gr.skip()
         try:
             example = None if not example or example == NO_EXAMPLE else example
             job = PhotoJob(
                 image=None if example else (photo or None), example=example,
                 fov=fov or None, fx=fx or None, fy=fy or None, cx=cx, cy=cy,
-                depth_model=depth_model or "tiny", fill=fill or "mvd", trajectory=trajectory or "orbit",
+                depth_model=depth_model or "auto", fill=fill or "mvd", trajectory=trajectory or "orbit",
                 frames=int(frames), seed=int(seed or 0), max_size=int(max_size), gaussians=bool(gaussians),
                 gs_iterations=int(gs_iterations), gs_max_gaussians=int(gs_max_gaussians),
                 upload_name=None if example else Path(photo).name if photo else None,
@@ -152,18 +171,82 @@ class _App:
         except Exception as e:  # noqa: BLE001
             raise _readable(e) from None
 
-        self._wait_for_previous(progress)
-        run_dir = new_run_dir(self.out_root)
-        try:
+        def prepare(run_dir: Path) -> None:
             from see3d.io import save_image
 
             if example:
                 from see3d.pipeline.examples import load_example
 
-                img = load_example(example).image
-            save_image(run_dir / INPUT, img)
-            if not example:
+                save_image(run_dir / INPUT, load_example(example).image)
+            else:
+                save_image(run_dir / INPUT, img)
                 job.image = str(run_dir / INPUT)
+
+        yield from self._drive(job, prepare, show_masks, progress)
+
+    def run_text(self, prompt, t2i_steps, depth_model, fill, trajectory, frames, seed, max_size, gaussians,
+                 gs_iterations, gs_max_gaussians, show_masks, progress=gr.Progress()):
+        """Text to 3D: a downloaded text-to-image model makes the picture, then the photo path."""
+        try:
+            job = PhotoJob(
+                prompt=prompt or "", t2i_steps=int(t2i_steps), depth_model=depth_model or "auto", fill=fill or "mvd",
+                trajectory=trajectory or "orbit", frames=int(frames), seed=int(seed or 0), max_size=int(max_size),
+                gaussians=bool(gaussians), gs_iterations=int(gs_iterations), gs_max_gaussians=int(gs_max_gaussians),
+                kind="text", t2i=cached_text_model(),
+            )
+            job.validate()
+        except Exception as e:  # noqa: BLE001
+            raise _readable(e) from None
+        yield from self._drive(job, lambda run_dir: None, show_masks, progress)
+
+    def run_edit(self, source, editor, replacement, fill, seed, show_masks, progress=gr.Progress()):
+        """Edit a finished run: the painted region of its input view is replaced and regenerated in 3D."""
+        import numpy as np
+
+        try:
+            if not source:
+                raise See3DError("open or finish a run first: the edit starts from its input view")
+            src = run_dir_of(self.out_root, source)
+            layers = (editor or {}).get("layers") or []
+            painted = [np.asarray(x) for x in layers if x is not None]
+            mask = np.zeros((1, 1), bool)
+            if painted:
+                mask = np.any([x[..., 3] > 0 if x.ndim == 3 and x.shape[-1] == 4 else x.any(-1) if x.ndim == 3 else x > 0
+                               for x in painted], axis=0)
+            if not mask.any():
+                raise See3DError("paint the region to change on the input view")
+            view = _load_upload(str(src / RESULT / "views" / "0000.png"), self.max_pixels)
+            if mask.shape != view.shape[:2]:
+                raise See3DError(f"the painted mask is {mask.shape[1]}x{mask.shape[0]} but the views are {view.shape[1]}x{view.shape[0]}")
+            if not replacement:
+                raise See3DError("upload the replacement picture (its pixels inside the painted region are used)")
+            repl = _load_upload(replacement, self.max_pixels)
+            job = EditJob(source=str(src / RESULT), fill=fill or None, seed=int(seed or 0),
+                          gaussians=(src / RESULT / "scene.ply").is_file(), upload_name=Path(replacement).name)
+        except Exception as e:  # noqa: BLE001
+            raise _readable(e) from None
+
+        def prepare(run_dir: Path) -> None:
+            import cv2
+
+            from see3d.io import save_image
+
+            h, w = view.shape[:2]
+            save_image(run_dir / "mask.png", mask.astype(np.uint8) * 255)
+            r = repl if repl.shape[:2] == (h, w) else cv2.resize(repl, (w, h), interpolation=cv2.INTER_AREA)
+            save_image(run_dir / "replacement.png", r)
+            save_image(run_dir / INPUT, view)
+            job.mask, job.image = str(run_dir / "mask.png"), str(run_dir / "replacement.png")
+
+        yield from self._drive(job, prepare, show_masks, progress)
+
+    def _drive(self, job, prepare, show_masks, progress):
+        """Make the run folder, start the job's command, yield its progress, then the results."""
+        skip = gr.skip()
+        self._wait_for_previous(progress)
+        run_dir = new_run_dir(self.out_root)
+        try:
+            prepare(run_dir)
             proc = Job(job, run_dir)
         except Exception as e:  # noqa: BLE001
             remove_run_if_empty(run_dir)
@@ -175,7 +258,7 @@ class _App:
                 progress(frac, desc=desc)
                 info = "  \n".join(proc.state.info)
                 yield (f"**Running** {run_dir.name}: {desc}" + (f"  \n{info}" if info else ""),
-                       skip, skip, skip, skip, skip, skip)
+                       skip, skip, skip, skip, skip, skip, skip)
                 time.sleep(0.4)
             rc = proc.finish()
         finally:
@@ -208,7 +291,15 @@ class _App:
             str(rf.zip),
             gr.update(choices=runs, value=rf.name),
             rf.name,
+            self._editor_value(rf),
         )
+
+    @staticmethod
+    def _editor_value(rf):
+        """The edit tab's canvas: the run's input view to paint on."""
+        if not rf.views:
+            return None
+        return {"background": str(rf.views[0]), "layers": [], "composite": str(rf.views[0])}
 
     @staticmethod
     def _gallery(rf, show_masks: bool):
@@ -238,36 +329,56 @@ class _App:
 
 def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict | None = None) -> gr.Blocks:
     """The page (not launched; see :func:`launch`). ``defaults``: initial values of the job's
-    fields (``fill``, ``trajectory``, ``frames``, ``max_size``, ``gaussians``, ``gs_iterations``,
+    fields (``depth_model``, ``fill``, ``trajectory``, ``frames``, ``max_size``, ``gaussians``, ``gs_iterations``,
     ``gs_max_gaussians``, ``seed``)."""
-    d = {"fill": "mvd", "trajectory": "orbit", "frames": 12, "max_size": 512, "gaussians": True, "gs_iterations": 200,
+    d = {"depth_model": "auto", "fill": "mvd", "trajectory": "orbit", "frames": 12, "max_size": 512, "gaussians": True, "gs_iterations": 200,
          "gs_max_gaussians": 30_000,
          "seed": 0, **(defaults or {})}
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
     app = _App(out_root, max_pixels)
+    text_model = cached_text_model()
     with gr.Blocks(title="see3d", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         gr.Markdown(
             "## see3d - one photo to novel views and a 3D Gaussian-splat scene\n"
             f"Runs are kept in `{out_root}` (one folder per run; the app never deletes them)."
         )
-        with gr.Tab("Photo to 3D"):
-            with gr.Row():
-                with gr.Column(scale=2, min_width=320):
-                    photo = gr.File(label="Photo", file_types=IMAGE_TYPES, type="filepath", height=90, elem_id="see3d-photo")
-                    example = gr.Dropdown([NO_EXAMPLE, "motorcycle"], value=NO_EXAMPLE, label="or the bundled example",
-                                          info="Middlebury 2014 'motorcycle' with its true depth and camera")
-                    preview = gr.Image(label="Input", interactive=False, height=200, elem_id="see3d-preview")
-                    camera = gr.Markdown("Upload a photo (PNG/JPEG) or choose the bundled example.", elem_id="see3d-camera")
-                    with gr.Accordion("Camera (optional)", open=False):
-                        fov = gr.Number(label="Field of view (degrees, across the longer side)", value=None, minimum=1, maximum=170)
-                        with gr.Row():
-                            fx = gr.Number(label="fx (px)", value=None)
-                            fy = gr.Number(label="fy (px)", value=None)
-                            cx = gr.Number(label="cx (px)", value=None)
-                            cy = gr.Number(label="cy (px)", value=None)
-                    depth_model = gr.Dropdown(depth_choices(), value="tiny", label="Depth model",
-                                              info="used for uploaded photos (the example has true depth)")
+        with gr.Row():
+            with gr.Column(scale=2, min_width=320):
+                with gr.Tabs():
+                    with gr.Tab("Photo to 3D"):
+                        photo = gr.File(label="Photo", file_types=IMAGE_TYPES, type="filepath", height=90, elem_id="see3d-photo")
+                        example = gr.Dropdown([NO_EXAMPLE, "motorcycle"], value=NO_EXAMPLE, label="or the bundled example",
+                                              info="Middlebury 2014 'motorcycle' with its true depth and camera")
+                        preview = gr.Image(label="Input", interactive=False, height=200, elem_id="see3d-preview")
+                        camera = gr.Markdown("Upload a photo (PNG/JPEG) or choose the bundled example.", elem_id="see3d-camera")
+                        with gr.Accordion("Camera (optional)", open=False):
+                            fov = gr.Number(label="Field of view (degrees, across the longer side)", value=None, minimum=1, maximum=170)
+                            with gr.Row():
+                                fx = gr.Number(label="fx (px)", value=None)
+                                fy = gr.Number(label="fy (px)", value=None)
+                                cx = gr.Number(label="cx (px)", value=None)
+                                cy = gr.Number(label="cy (px)", value=None)
+                        run_btn = gr.Button("Run", variant="primary", elem_id="see3d-run")
+                    if text_model is not None:
+                        with gr.Tab("Text to 3D"):
+                            prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red motorcycle in a garage")
+                            gr.Markdown(f"The picture is made by `{text_model}` (downloaded text-to-image model), then the photo path runs on it.")
+                            t2i_steps = gr.Slider(1, 100, value=25, step=1, label="Text-to-image steps")
+                            text_btn = gr.Button("Run", variant="primary", elem_id="see3d-run-text")
+                    with gr.Tab("Edit a run"):
+                        gr.Markdown("Paint the region to change on the input view of the open run (the list below), "
+                                    "upload a replacement picture (resized to the view size; its pixels inside the painted region "
+                                    "are used): the region is regenerated in every view it reaches and the splats are refitted, "
+                                    "into a new run.")
+                        editor = gr.ImageEditor(label="Input view of the open run", type="numpy", sources=(), transforms=(),
+                                                layers=False, brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=24),
+                                                height=260, elem_id="see3d-editor")
+                        replacement = gr.File(label="Replacement picture", file_types=IMAGE_TYPES, type="filepath", height=90)
+                        edit_btn = gr.Button("Run the edit", variant="primary", elem_id="see3d-run-edit")
+                with gr.Accordion("Settings", open=True):
+                    depth_model = gr.Dropdown(depth_choices(), value=d["depth_model"], label="Depth model",
+                                              info="for photos and text (the example has true depth)")
                     fill = gr.Dropdown(FILLERS, value=d["fill"], label="Hole filler")
                     trajectory = gr.Radio(list(TRAJECTORIES), value=d["trajectory"], label="Camera path",
                                           info="; ".join(f"{k}: {v}" for k, v in TRAJECTORY_NOTES.items()))
@@ -280,40 +391,38 @@ def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict
                         gs_iterations = gr.Slider(10, 2000, value=d["gs_iterations"], step=10, label="3DGS steps")
                         gs_max_gaussians = gr.Slider(1000, 200_000, value=d["gs_max_gaussians"], step=1000,
                                                      label="Most Gaussians (more = finer, slower to fit and to draw)")
-                    with gr.Row():
-                        run_btn = gr.Button("Run", variant="primary", elem_id="see3d-run")
-                        cancel_btn = gr.Button("Cancel", variant="stop", elem_id="see3d-cancel")
-                with gr.Column(scale=3, min_width=400):
-                    status = gr.Markdown(elem_id="see3d-status")
-                    scene = gr.Model3D(label="3D Gaussian splats (drag to turn)", height=VIEWER_HEIGHT, elem_id="see3d-scene",
-                                       clear_color=(0.0, 0.0, 0.0, 1.0))
-                    gallery = gr.Gallery(label="Views", columns=6, height=230, elem_id="see3d-gallery", object_fit="contain")
-                    show_masks = gr.Checkbox(False, label="Show masks instead (white = seen in the photo, black = generated)")
-                    with gr.Row():
-                        video = gr.Video(label="Fly-through", height=240, elem_id="see3d-video")
-                        zip_file = gr.File(label="Download the run folder (.zip)", elem_id="see3d-zip")
+                cancel_btn = gr.Button("Cancel", variant="stop", elem_id="see3d-cancel")
+            with gr.Column(scale=3, min_width=400):
+                status = gr.Markdown(elem_id="see3d-status")
+                scene = gr.Model3D(label="3D Gaussian splats (drag to turn)", height=VIEWER_HEIGHT, elem_id="see3d-scene",
+                                   clear_color=(0.0, 0.0, 0.0, 1.0))
+                gallery = gr.Gallery(label="Views", columns=6, height=230, elem_id="see3d-gallery", object_fit="contain")
+                show_masks = gr.Checkbox(False, label="Show masks instead (white = seen in the photo, black = generated)")
+                with gr.Row():
+                    video = gr.Video(label="Fly-through", height=240, elem_id="see3d-video")
+                    zip_file = gr.File(label="Download the run folder (.zip)", elem_id="see3d-zip")
         with gr.Row():
-            runs = gr.Dropdown(list_runs(out_root), value=None, label="Earlier runs (in the output root)", scale=4)
+            runs = gr.Dropdown(list_runs(out_root), value=None, label="Earlier runs (in the output root)", scale=4,
+                               allow_custom_value=True)  # the list grows while the page is open; names are checked
             refresh_btn = gr.Button("Refresh", scale=1)
             open_btn = gr.Button("Open", scale=1)
         run_name = gr.State(None)
 
-        results = [status, gallery, video, scene, zip_file, runs, run_name]
+        results = [status, gallery, video, scene, zip_file, runs, run_name, editor]
+        settings = [depth_model, fill, trajectory, frames, seed, max_size, gaussians, gs_iterations, gs_max_gaussians]
         cam_inputs = [photo, example, fov, fx, fy, cx, cy]
         for comp in (photo, example, fov, fx, fy, cx, cy):
             comp.change(app.camera_note, cam_inputs, [preview, camera], concurrency_limit=None, show_progress="hidden",
                         api_name="camera" if comp is photo else False)
-        run_evt = run_btn.click(
-            app.run,
-            [photo, example, fov, fx, fy, cx, cy, depth_model, fill, trajectory, frames, seed, max_size, gaussians,
-             gs_iterations, gs_max_gaussians, show_masks],
-            results,
-            api_name="run",
-            concurrency_limit=1,
-            show_progress="full",
-        )
+        jobs = [run_btn.click(app.run, [photo, example, fov, fx, fy, cx, cy, *settings, show_masks], results,
+                              api_name="run", concurrency_limit=1, show_progress="full")]
+        jobs.append(edit_btn.click(app.run_edit, [runs, editor, replacement, fill, seed, show_masks], results,
+                                   api_name="edit", concurrency_limit=1, show_progress="full"))
+        if text_model is not None:
+            jobs.append(text_btn.click(app.run_text, [prompt, t2i_steps, *settings, show_masks], results,
+                                       api_name="text", concurrency_limit=1, show_progress="full"))
         cancel_btn.click(lambda: "**Cancelled**: the job was stopped; nothing of it was written.", None, status,
-                         cancels=[run_evt], concurrency_limit=None, api_name=False)
+                         cancels=jobs, concurrency_limit=None, api_name=False)
         show_masks.change(app.toggle_masks, [run_name, show_masks], gallery, concurrency_limit=None,
                           show_progress="hidden", api_name="masks")
         open_btn.click(app.open_run, [runs, show_masks], results, concurrency_limit=None, api_name="open_run")
