@@ -224,6 +224,17 @@ def test_api_example_end_to_end_then_bad_uploads(served, tmp_path):
     Image.open(run / "input.png").save(good)
     preview, note = client.predict(handle_file(str(good)), None, None, None, None, None, None, api_name="/camera")
     assert "741x500 px" in note and "guessed" in note and "fx 641.7" in note  # 60 deg across 741 px
+    # the server hands out files under the output root (and its own cache) only
+    import urllib.error
+    import urllib.request
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the page")
+    assert urllib.request.urlopen(f"{url}gradio_api/file={run / 'input.png'}", timeout=10).status == 200
+    for path in (secret, ROOT / "README.md", f"{root}/../{secret.parent.name}/secret.txt", "/etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=10)
+        assert e.value.code in (403, 404), path
     print(f"example end to end through the API: {wall:.1f} s")
 
 
