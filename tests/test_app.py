@@ -303,6 +303,42 @@ def test_edit_tab_replaces_the_painted_region_in_a_new_run(served, tmp_path):
                        handle_file(str(tmp_path / "blue.png")), "telea", 0, False, api_name="/edit")
 
 
+@pytest.mark.slow
+def test_sparse_tab_fits_posed_photos_with_generated_views(served, tmp_path):
+    """Three posed synth photos (+ the clip's transforms.json, which lists six) -> 3DGS densified
+    with two generated views; the viewer's copy starts at the first photo's camera."""
+    from gradio_client import handle_file
+
+    from see3d.gs import load_ply, render_views
+    from see3d.gs.metrics import psnr
+    from see3d.io import read_transforms_json
+
+    from see3d.cli import main
+
+    demo, url, root = served
+    assert main(["synth", "-o", str(tmp_path / "clip"), "--frames", "6", "--size", "128", "--height", "96",
+                 "--kind", "objects", "-q"]) == 0
+    photos = [tmp_path / "clip" / "images" / f"{i:05d}.png" for i in (4, 0, 2)]  # upload order is not the pose order
+    files = [handle_file(str(p)) for p in photos] + [handle_file(str(tmp_path / "clip" / "transforms.json"))]
+    client = _client(url, tmp_path)
+    out = client.predict(files, 2, 50, "tiny", "telea", "orbit", 3, 0, 96, True, 20, 5000, False, api_name="/sparse")
+    name = out[5]["value"]
+    assert "Finished" in out[0] and len(out[1]) == 2  # the generated views
+    res = root / name / RESULT
+    cams = read_transforms_json(res / "transforms.json", probe_image_size=False)
+    truth = read_transforms_json(tmp_path / "clip" / "transforms.json", probe_image_size=False)
+    assert len(cams.poses) == 3 and np.allclose(cams.poses[0], truth.poses[0], atol=1e-6)  # photo 00000 first
+    fitted = load_ply(res / "scene.ply")
+    k = cams.intrinsics[0]
+    photo = np.asarray(Image.open(photos[1]).convert("RGB").resize((k.width, k.height), Image.BILINEAR), np.float32) / 255
+    render = np.asarray(render_views(fitted, k, cams.poses[:1])[0])
+    assert psnr(render, photo) > 18.0  # the fit reproduces a training photo
+    shown = load_ply(root / name / "viewer.ply")
+    assert len(shown) == len(fitted)
+    with pytest.raises(Exception, match="at least 2 photos"):
+        client.predict(files[:1], 2, 50, "tiny", "telea", "orbit", 3, 0, 96, True, 20, 5000, False, api_name="/sparse")
+
+
 # ---------------------------------------------------------------- a real browser
 
 

@@ -154,6 +154,38 @@ class EditJob:
         return ["reach", "warp", "fill", "write"] + (["3D Gaussian splatting"] if self.gaussians else [])
 
 
+@dataclass
+class SparseJob:
+    """Settings of one sparse-view job (``see3d reconstruct --densify``): a few photos, with a
+    ``transforms.json`` for their poses or without (then pycolmap poses them, extra ``sfm``)."""
+
+    folder: str = ""  #: run_dir/input: the photos and, with poses, transforms.json
+    views: int = 0  #: number of photos (all are training views)
+    densify: int = 8  #: generated views between and around them
+    fill: str = "mvd"
+    depth_model: str = "tiny"
+    iterations: int = 1500
+    max_size: int = 512
+    max_gaussians: int = 200_000
+    seed: int = 0
+    posed: bool = True
+    upload_name: str | None = None
+    kind: str = "sparse"
+
+    def command(self, out: Path) -> list[str]:
+        cmd = [sys.executable, "-m", "see3d", "reconstruct", self.folder, "-o", str(out),
+               "--train-views", ",".join(str(i) for i in range(self.views)),
+               "--iterations", str(int(self.iterations)), "--max-size", str(int(self.max_size)),
+               "--max-gaussians", str(int(self.max_gaussians)), "--seed", str(int(self.seed))]
+        if self.densify:
+            cmd += ["--densify", str(int(self.densify)), "--fill", self.fill, "--depth-model", self.depth_model]
+        return cmd
+
+    def stages(self) -> list[str]:
+        s = ["depth", "warp", "fill"] if self.densify else []
+        return s + ["fit", "evaluate", "write"]
+
+
 # ---------------------------------------------------------------- run folders
 
 
@@ -205,7 +237,9 @@ def list_runs(out_root: str | Path) -> list[tuple[str, str]]:
         label = d.name
         try:
             job = json.loads((d / JOB).read_text())["settings"]
-            if job.get("kind") == "edit":
+            if job.get("kind") == "sparse":
+                label += f"  -  {job.get('views')} photos, {job.get('densify')} generated views, fill {job.get('fill')}"
+            elif job.get("kind") == "edit":
                 label += f"  -  edit of {Path(job['source']).parent.name} with {job.get('upload_name')}"
             else:
                 what = job.get("example") or job.get("upload_name") or (f"text {job['prompt'][:40]!r}" if job.get("prompt") else "photo")
@@ -236,8 +270,9 @@ def run_files(run_dir: Path, viewer_height: float = 380.0) -> RunFiles:
     """The files of a finished run; makes the run's zip and the 3D viewer's copy of the scene
     (for a canvas ``viewer_height`` pixels high) on first use."""
     res = run_dir / RESULT
-    views = sorted((res / "views").glob("*.png"))
-    masks = sorted((res / "masks").glob("*.png"))
+    sub = res if (res / "views").is_dir() or not (res / "generated" / "views").is_dir() else res / "generated"
+    views = sorted((sub / "views").glob("*.png"))  # reconstruct: the generated views
+    masks = sorted((sub / "masks").glob("*.png"))
     opt = lambda p: p if p.is_file() else None  # noqa: E731
     timings = {}
     try:
@@ -249,12 +284,15 @@ def run_files(run_dir: Path, viewer_height: float = 380.0) -> RunFiles:
     if scene is not None:
         from see3d.app.scene import fit_factor, write_viewer_scene
 
-        try:
-            cam = json.loads((res / "transforms.json").read_text())
-            fit = fit_factor(int(cam["h"]), float(cam["fl_y"]), viewer_height)
-        except (OSError, ValueError, KeyError, TypeError):
-            fit = 1.0
-        viewer = write_viewer_scene(scene, run_dir / VIEWER_SCENE, fit)
+        from see3d.io import read_transforms_json
+
+        try:  # the viewer starts at the first camera (generate: the input camera)
+            cams = read_transforms_json(res / "transforms.json", probe_image_size=False)
+            k, pose = cams.intrinsics[0], cams.poses[0]
+            fit = fit_factor(int(k.height), float(k.fy), viewer_height)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, See3DError):
+            fit, pose = 1.0, None
+        viewer = write_viewer_scene(scene, run_dir / VIEWER_SCENE, fit, pose)
     return RunFiles(
         run_dir.name, views, masks, opt(res / "video.mp4"), opt(res / "splats.mp4"), scene, viewer,
         make_zip(run_dir), timings,
@@ -279,6 +317,7 @@ def make_zip(run_dir: Path) -> Path:
 # ---------------------------------------------------------------- the job (a child process)
 
 _STAGE = re.compile(r"^\[(\d+)\] (.+) \.\.\.$")
+_DASHED = re.compile(r"^-- (.+)$")  # the stages ``see3d reconstruct`` prints
 _BAR = re.compile(r"^(?P<desc>[^:|]*?):?\s*(?P<pct>\d+)%\|.*?\|\s*(?P<n>\d+)/(?P<total>\d+)")
 
 
@@ -298,7 +337,7 @@ class JobState:
 class Job:
     """``see3d generate`` in a child process, its progress parsed from what it prints."""
 
-    def __init__(self, job: "PhotoJob | EditJob", run_dir: Path):
+    def __init__(self, job: "PhotoJob | EditJob | SparseJob", run_dir: Path):
         self.job, self.run_dir = job, run_dir
         self.out = run_dir / RESULT
         self.stages = job.stages()
@@ -346,9 +385,9 @@ class Job:
             self._log.write(line + "\n")
             self._log.flush()
             s.last_line = line.strip()
-            m = _STAGE.match(line.strip())
+            m = _STAGE.match(line.strip()) or _DASHED.match(line.strip())
             if m:
-                name = m.group(2)
+                name = m.group(m.lastindex)
                 idx = next((i for i, st in enumerate(self.stages) if name.startswith(st)), s.stage_index)
                 s.stage, s.stage_index, s.stage_t0, s.bar = name, idx, time.monotonic(), None
             elif line.startswith(("depth:", "text to image:")):
@@ -435,6 +474,6 @@ def remove_run_if_empty(run_dir: Path) -> None:
 
 
 __all__ = [
-    "EditJob", "Job", "JobState", "PhotoJob", "RunFiles", "list_runs", "make_zip", "new_run_dir", "run_dir_of",
+    "EditJob", "Job", "JobState", "PhotoJob", "SparseJob", "RunFiles", "list_runs", "make_zip", "new_run_dir", "run_dir_of",
     "run_files", "save_input",
 ]

@@ -76,14 +76,32 @@ def fit_factor(image_height: int, fy: float, canvas_height: float, margin: float
     return margin * canvas_height * fy / (VIEWER_FOCAL * image_height)
 
 
-def to_viewer_frame(model, fit: float = 1.0):
-    """``(moved model, camera-to-world of the viewer's start camera)``: ``model`` (input camera
-    frame) scaled so its median depth is the viewer's orbit radius, then by ``fit`` about the
-    orbit centre (see :func:`fit_factor`), and placed so the viewer starts at the input camera."""
+def in_camera_frame(model, c2w: np.ndarray):
+    """``model`` seen from the camera ``c2w`` (OpenCV camera-to-world): its means and rotations
+    in that camera's frame."""
     import torch
 
     from see3d.gs import GaussianModel
 
+    w2c = np.linalg.inv(np.asarray(c2w, dtype=np.float64))
+    R = torch.as_tensor(w2c[:3, :3], dtype=torch.float32)
+    t = torch.as_tensor(w2c[:3, 3], dtype=torch.float32)
+    with torch.no_grad():
+        return GaussianModel(model.means @ R.T + t, _quat_mul(_rot_to_quat(w2c[:3, :3]), model.quats),
+                             model.log_scales.clone(), model.opacity_logits.clone(), model.sh.clone())
+
+
+def to_viewer_frame(model, fit: float = 1.0, c2w: np.ndarray | None = None):
+    """``(moved model, camera-to-world of the viewer's start camera)``: ``model`` (in the frame of
+    the camera ``c2w``; None = the model's frame is the input camera's, as ``see3d generate``
+    writes it) scaled so its median depth is the viewer's orbit radius, then by ``fit`` about the
+    orbit centre (see :func:`fit_factor`), and placed so the viewer starts at that camera."""
+    import torch
+
+    from see3d.gs import GaussianModel
+
+    if c2w is not None:
+        model = in_camera_frame(model, c2w)
     s = VIEWER_RADIUS / scene_depth(model)
     C = viewer_start_pose()
     R = torch.as_tensor(C[:3, :3], dtype=torch.float32)
@@ -101,10 +119,11 @@ def to_viewer_frame(model, fit: float = 1.0):
     return moved, C
 
 
-def write_viewer_scene(scene_ply: Path, out: Path, fit: float = 1.0) -> Path:
-    """``out`` (a 3DGS ``.ply``): the scene of ``scene_ply`` in the viewer's frame (made once)."""
+def write_viewer_scene(scene_ply: Path, out: Path, fit: float = 1.0, c2w: np.ndarray | None = None) -> Path:
+    """``out`` (a 3DGS ``.ply``): the scene of ``scene_ply`` in the viewer's frame, starting at the
+    camera ``c2w`` (made once)."""
     from see3d.gs import load_ply, save_ply
 
     if not out.is_file():
-        save_ply(to_viewer_frame(load_ply(scene_ply), fit)[0], out)
+        save_ply(to_viewer_frame(load_ply(scene_ply), fit, c2w)[0], out)
     return out

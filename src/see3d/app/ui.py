@@ -26,6 +26,7 @@ from see3d.app.runs import (  # noqa: E402
     EditJob,
     Job,
     PhotoJob,
+    SparseJob,
     list_runs,
     new_run_dir,
     remove_run_if_empty,
@@ -199,6 +200,68 @@ class _App:
             raise _readable(e) from None
         yield from self._drive(job, lambda run_dir: None, show_masks, progress)
 
+    def run_sparse(self, files, densify, iterations, depth_model, fill, trajectory, frames, seed, max_size,
+                   gaussians, gs_iterations, gs_max_gaussians, show_masks, progress=gr.Progress()):
+        """Sparse views: a few photos (with or without poses) -> 3DGS, densified with generated views."""
+        import json
+
+        try:
+            files = [f for f in (files or []) if f]
+            poses = [f for f in files if Path(f).suffix.lower() == ".json"]
+            photos = [f for f in files if Path(f).suffix.lower() != ".json"]
+            if len(poses) > 1:
+                raise See3DError("upload one transforms.json at most")
+            if len(photos) < 2:
+                raise See3DError(f"upload at least 2 photos of the scene (got {len(photos)})")
+            names = [Path(f).name for f in photos]
+            if len(set(names)) != len(names):
+                raise See3DError("two photos have the same file name")
+            imgs = [_load_upload(f, self.max_pixels) for f in photos]
+            frames_json = None
+            if poses:
+                try:
+                    tj = json.loads(Path(poses[0]).read_text())
+                    by_name = {Path(str(fr["file_path"])).name: fr for fr in tj["frames"]}
+                    by_stem = {Path(str(fr["file_path"])).stem: fr for fr in tj["frames"]}
+                except (OSError, ValueError, KeyError, TypeError):
+                    raise See3DError("transforms.json: not a transforms.json (a JSON object with frames[].file_path)") from None
+                missing = [n for n in names if n not in by_name and Path(n).stem not in by_stem]
+                if missing:
+                    raise See3DError(f"transforms.json has no frame for {', '.join(missing[:3])}")
+                frames_json = tj
+            # the photos keep their order in transforms.json (else the upload order)
+            order = list(range(len(photos)))
+            if frames_json is not None:
+                pos = {Path(str(fr["file_path"])).stem: i for i, fr in enumerate(frames_json["frames"])}
+                order.sort(key=lambda i: pos[Path(names[i]).stem])
+            fill = fill or "mvd"
+            job = SparseJob(views=len(photos), densify=int(densify), fill=fill if fill in ("mvd", "telea", "ns") else "mvd",
+                            depth_model=depth_model if depth_model and depth_model != "auto" else "tiny",
+                            iterations=int(iterations), max_size=int(max_size), max_gaussians=int(gs_max_gaussians),
+                            seed=int(seed or 0), posed=frames_json is not None, upload_name=f"{len(photos)} photos")
+        except Exception as e:  # noqa: BLE001
+            raise _readable(e) from None
+
+        def prepare(run_dir: Path) -> None:
+            from see3d.io import save_image
+
+            folder = run_dir / "input"
+            sub = folder / "images" if frames_json is not None else folder  # photos alone: the folder itself
+            sub.mkdir(parents=True)
+            kept = []
+            for j, i in enumerate(order):
+                name = f"{j:04d}_{Path(names[i]).stem}.png"
+                save_image(sub / name, imgs[i])
+                if frames_json is not None:
+                    fr = by_name.get(names[i]) or by_stem[Path(names[i]).stem]
+                    kept.append({**fr, "file_path": f"images/{name}"})
+            if frames_json is not None:
+                (folder / "transforms.json").write_text(json.dumps({**frames_json, "frames": kept}, indent=1))
+            save_image(run_dir / INPUT, imgs[order[0]])
+            job.folder = str(folder)
+
+        yield from self._drive(job, prepare, show_masks, progress)
+
     def run_edit(self, source, editor, replacement, fill, seed, show_masks, progress=gr.Progress()):
         """Edit a finished run: the painted region of its input view is replaced and regenerated in 3D."""
         import numpy as np
@@ -330,9 +393,9 @@ class _App:
 def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict | None = None) -> gr.Blocks:
     """The page (not launched; see :func:`launch`). ``defaults``: initial values of the job's
     fields (``depth_model``, ``fill``, ``trajectory``, ``frames``, ``max_size``, ``gaussians``, ``gs_iterations``,
-    ``gs_max_gaussians``, ``seed``)."""
+    ``gs_max_gaussians``, ``seed``, ``sparse_iterations``)."""
     d = {"depth_model": "auto", "fill": "mvd", "trajectory": "orbit", "frames": 12, "max_size": 512, "gaussians": True, "gs_iterations": 200,
-         "gs_max_gaussians": 30_000,
+         "gs_max_gaussians": 30_000, "sparse_iterations": 1500,
          "seed": 0, **(defaults or {})}
     out_root = Path(out_root).resolve()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -366,6 +429,17 @@ def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict
                             gr.Markdown(f"The picture is made by `{text_model}` (downloaded text-to-image model), then the photo path runs on it.")
                             t2i_steps = gr.Slider(1, 100, value=25, step=1, label="Text-to-image steps")
                             text_btn = gr.Button("Run", variant="primary", elem_id="see3d-run-text")
+                    with gr.Tab("Sparse views"):
+                        gr.Markdown("A few photos of one scene, with their poses (a `transforms.json` among the uploads; "
+                                    "its frames are matched to the photos by file name) or without (then pycolmap poses "
+                                    "them: extra `sfm`). Generated views between and around them densify the 3DGS fit "
+                                    "(`see3d reconstruct --densify`).")
+                        sparse_files = gr.File(label="Photos (+ transforms.json)", file_count="multiple",
+                                               file_types=IMAGE_TYPES + [".json"], type="filepath", height=120, elem_id="see3d-sparse")
+                        with gr.Row():
+                            densify = gr.Slider(0, 24, value=8, step=1, label="Generated views")
+                            sparse_iterations = gr.Slider(50, 5000, value=d["sparse_iterations"], step=50, label="3DGS steps")
+                        sparse_btn = gr.Button("Run", variant="primary", elem_id="see3d-run-sparse")
                     with gr.Tab("Edit a run"):
                         gr.Markdown("Paint the region to change on the input view of the open run (the list below), "
                                     "upload a replacement picture (resized to the view size; its pixels inside the painted region "
@@ -418,6 +492,8 @@ def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict
                               api_name="run", concurrency_limit=1, show_progress="full")]
         jobs.append(edit_btn.click(app.run_edit, [runs, editor, replacement, fill, seed, show_masks], results,
                                    api_name="edit", concurrency_limit=1, show_progress="full"))
+        jobs.append(sparse_btn.click(app.run_sparse, [sparse_files, densify, sparse_iterations, *settings, show_masks],
+                                     results, api_name="sparse", concurrency_limit=1, show_progress="full"))
         if text_model is not None:
             jobs.append(text_btn.click(app.run_text, [prompt, t2i_steps, *settings, show_masks], results,
                                        api_name="text", concurrency_limit=1, show_progress="full"))
