@@ -485,7 +485,6 @@ def estimate_poses(image_paths: list[Path], max_image_size: int = 1024, seed: in
         import pycolmap
     except ImportError:
         raise See3DError("no camera file (transforms.json / COLMAP) and pycolmap is not installed: pip install 'see3d[sfm]'") from None
-    from see3d.gs.reconstruct import read_colmap_text
 
     paths = [Path(p).resolve() for p in image_paths]
     if len(paths) < 2:
