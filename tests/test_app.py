@@ -254,6 +254,14 @@ def test_cancel_stops_the_job_and_leaves_nothing_half_written(served, tmp_path):
     run = tmp.parent
     proc = demo.see3d.current.proc
     assert proc.poll() is None
+    # one job at a time: a second page's job waits, and its page is shown its place in the queue
+    from gradio_client.utils import Status
+
+    other = _client(url, tmp_path / "other").submit(*_run_args(frames=2, gaussians=False), api_name="/run")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (other.status().code == Status.IN_QUEUE and other.status().rank == 0):
+        time.sleep(0.1)
+    assert other.status().code == Status.IN_QUEUE and other.status().rank == 0
     job.cancel()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (proc.poll() is None or any(run.glob(".*"))):
@@ -262,8 +270,8 @@ def test_cancel_stops_the_job_and_leaves_nothing_half_written(served, tmp_path):
     assert not (run / RESULT).exists() and not any(run.glob(".*")), sorted(os.listdir(run))
     assert sorted(os.listdir(run)) == ["input.png", "job.json", "log.txt"]  # kept: the app deletes no run
     assert run.name not in [n for _, n in list_runs(root)]
-    # the app answers and runs the next job
-    out = client.predict(*_run_args(frames=2, gaussians=False), api_name="/run")
+    # the app goes on with the waiting job
+    out = other.result()
     assert "Finished" in out[0] and len(out[1]) == 2 and out[3] is None
 
 
