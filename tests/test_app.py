@@ -347,6 +347,34 @@ def test_sparse_tab_fits_posed_photos_with_generated_views(served, tmp_path):
         client.predict(files[:1], 2, 50, "tiny", "telea", "orbit", 3, 0, 96, True, 20, 5000, False, api_name="/sparse")
 
 
+@pytest.mark.slow
+def test_text_tab_only_with_a_text_to_image_model(served, tmp_path, monkeypatch):
+    """No text-to-image model downloaded: no Text to 3D tab. With one (a tiny random diffusers
+    pipeline standing in), the tab makes the picture and runs the photo path on it."""
+    pytest.importorskip("diffusers")
+    from _tiny_diffusers import build_tiny_pipeline
+
+    import see3d.app.ui as ui
+
+    demo, url, root = served
+    assert "/text" not in _client(url, tmp_path).view_api(print_info=False, return_format="dict")["named_endpoints"]
+    model = build_tiny_pipeline(tmp_path / "tiny-t2i")
+    monkeypatch.setattr(ui, "cached_text_model", lambda: str(model))
+    port = _free_port()
+    other = ui.launch(tmp_path / "runs", port=port, block=False, quiet=True)
+    try:
+        out = _client(f"http://127.0.0.1:{port}/", tmp_path).predict(
+            "the car", 2, 32, "tiny", "telea", "orbit", 3, 3, 160, False, 20, 5000, False, api_name="/text")
+    finally:
+        ui.stop(other)
+    name = out[5]["value"]
+    res = tmp_path / "runs" / name / RESULT
+    picture = np.asarray(Image.open(res / "input.png"))
+    assert picture.shape == (32, 32, 3) and len(out[1]) == 3 and out[3] is None  # no 3DGS asked for
+    assert np.array_equal(np.asarray(Image.open(res / "views" / "0000.png")), picture)  # the photo path ran on it
+    assert json.loads((res / "transforms.json").read_text())["see3d"]["source"]["prompt"] == "the car"
+
+
 # ---------------------------------------------------------------- a real browser
 
 

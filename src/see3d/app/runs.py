@@ -69,6 +69,7 @@ class PhotoJob:
     gs_max_gaussians: int = 30_000
     prompt: str | None = None  #: text to 3D: the picture is made by a text-to-image model
     t2i_steps: int = 25
+    t2i_size: int = 512
     t2i: str | None = None  #: text-to-image model (a cached registry name or a folder); None = the command's default
     upload_name: str | None = None  #: the uploaded file's name (for the list of runs)
     kind: str = "photo"
@@ -81,6 +82,8 @@ class PhotoJob:
                 raise See3DError("a text job makes its own picture; no photo or example with it")
             if not 1 <= int(self.t2i_steps) <= 200:
                 raise See3DError(f"text-to-image steps must be 1-200, got {self.t2i_steps}")
+            if int(self.t2i_size) % 8 or not 16 <= int(self.t2i_size) <= 2048:
+                raise See3DError(f"picture size must be a multiple of 8 in 16-2048, got {self.t2i_size}")
         elif (self.image is None) == (self.example is None):
             raise See3DError("upload a photo or choose the bundled example")
         if self.trajectory not in TRAJECTORIES:
@@ -106,7 +109,7 @@ class PhotoJob:
         """The ``see3d generate`` command line that runs this job into ``out``."""
         cmd = [sys.executable, "-m", "see3d", "generate"]
         if self.prompt is not None:
-            cmd += ["--prompt", self.prompt, "--t2i-steps", str(int(self.t2i_steps))]
+            cmd += ["--prompt", self.prompt, "--t2i-steps", str(int(self.t2i_steps)), "--t2i-size", str(int(self.t2i_size))]
             cmd += ["--t2i", self.t2i] if self.t2i else []
         else:
             cmd += ["--example", self.example] if self.example else [str(self.image)]

@@ -185,12 +185,12 @@ class _App:
 
         yield from self._drive(job, prepare, show_masks, progress)
 
-    def run_text(self, prompt, t2i_steps, depth_model, fill, trajectory, frames, seed, max_size, gaussians,
+    def run_text(self, prompt, t2i_steps, t2i_size, depth_model, fill, trajectory, frames, seed, max_size, gaussians,
                  gs_iterations, gs_max_gaussians, show_masks, progress=gr.Progress()):
         """Text to 3D: a downloaded text-to-image model makes the picture, then the photo path."""
         try:
             job = PhotoJob(
-                prompt=prompt or "", t2i_steps=int(t2i_steps), depth_model=depth_model or "auto", fill=fill or "mvd",
+                prompt=prompt or "", t2i_steps=int(t2i_steps), t2i_size=int(t2i_size), depth_model=depth_model or "auto", fill=fill or "mvd",
                 trajectory=trajectory or "orbit", frames=int(frames), seed=int(seed or 0), max_size=int(max_size),
                 gaussians=bool(gaussians), gs_iterations=int(gs_iterations), gs_max_gaussians=int(gs_max_gaussians),
                 kind="text", t2i=cached_text_model(),
@@ -427,7 +427,9 @@ def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict
                         with gr.Tab("Text to 3D"):
                             prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a red motorcycle in a garage")
                             gr.Markdown(f"The picture is made by `{text_model}` (downloaded text-to-image model), then the photo path runs on it.")
-                            t2i_steps = gr.Slider(1, 100, value=25, step=1, label="Text-to-image steps")
+                            with gr.Row():
+                                t2i_steps = gr.Slider(1, 100, value=25, step=1, label="Text-to-image steps")
+                                t2i_size = gr.Slider(32, 1024, value=512, step=32, label="Picture size (px)")
                             text_btn = gr.Button("Run", variant="primary", elem_id="see3d-run-text")
                     with gr.Tab("Sparse views"):
                         gr.Markdown("A few photos of one scene, with their poses (a `transforms.json` among the uploads; "
@@ -495,7 +497,7 @@ def build_app(out_root: str | Path, max_pixels: int = MAX_PIXELS, defaults: dict
         jobs.append(sparse_btn.click(app.run_sparse, [sparse_files, densify, sparse_iterations, *settings, show_masks],
                                      results, api_name="sparse", concurrency_limit=1, show_progress="full"))
         if text_model is not None:
-            jobs.append(text_btn.click(app.run_text, [prompt, t2i_steps, *settings, show_masks], results,
+            jobs.append(text_btn.click(app.run_text, [prompt, t2i_steps, t2i_size, *settings, show_masks], results,
                                        api_name="text", concurrency_limit=1, show_progress="full"))
         cancel_btn.click(lambda: "**Cancelled**: the job was stopped; nothing of it was written.", None, status,
                          cancels=jobs, concurrency_limit=None, api_name=False)
