@@ -338,7 +338,8 @@ class JobState:
 
 
 class Job:
-    """``see3d generate`` in a child process, its progress parsed from what it prints."""
+    """A see3d command (``generate``, ``edit``, ``reconstruct``) in a child process, its progress
+    parsed from what it prints (the stage lines of its ``on_stage`` printer and its progress bars)."""
 
     def __init__(self, job: "PhotoJob | EditJob | SparseJob", run_dir: Path):
         self.job, self.run_dir = job, run_dir
@@ -352,9 +353,13 @@ class Job:
         (run_dir / JOB).write_text(json.dumps({"settings": asdict(job), "command": cmd}, indent=2))
         env = dict(os.environ, TQDM_MININTERVAL="0.5", PYTHONUNBUFFERED="1", COLUMNS="100")
         self._log = open(run_dir / LOG, "w", encoding="utf-8")
-        self.proc = subprocess.Popen(
-            cmd, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                cmd, cwd=run_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            )
+        except OSError:
+            self._log.close()
+            raise
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

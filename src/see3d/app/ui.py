@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -117,7 +116,6 @@ class _App:
         self.out_root = out_root
         self.max_pixels = max_pixels
         self.current: Job | None = None
-        self.lock = threading.Lock()
 
     # ---------------------------------------------------------------- inputs
     def camera_note(self, photo, example, fov, fx, fy, cx, cy):
@@ -130,8 +128,8 @@ class _App:
 
                 ex = load_example(example)
                 k = ex.intrinsics
-                note = (f"**{ex.description}**, {k.width}x{k.height} px: its calibrated camera "
-                        f"(focal {k.fx:.1f} px) and true depth are used unless you give a field of view or focal here.")
+                note = (f"**{ex.description}**, {k.width}x{k.height} px: its true depth is used, and its calibrated "
+                        f"camera (focal {k.fx:.1f} px) unless you give a field of view or focal below.")
                 return ex.image, note
             if not photo:
                 return None, "Upload a photo (PNG/JPEG) or choose the bundled example."
