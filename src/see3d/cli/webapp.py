@@ -32,9 +32,19 @@ def app_cmd(
         raise See3DError(f"--out-root {out} is a file; give a folder")
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {host}: anyone who can reach this machine can use the app", file=sys.stderr)
-    from see3d.app.ui import launch
+    from see3d.app.ui import launch, stop
 
-    launch(out, host=host, port=port, max_file_size=int(max_upload_mb * 1e6))
+    try:
+        demo = launch(out, host=host, port=port, max_file_size=int(max_upload_mb * 1e6), block=False, quiet=True)
+    except OSError as e:  # the port is taken, or the address is not this machine's
+        if "empty port" in str(e):
+            raise See3DError(f"port {port} on {host} is in use; choose another with --port") from None
+        raise See3DError(f"cannot serve on {host}:{port}: {str(e).splitlines()[0] if str(e) else e}") from None
+    print(f"see3d app: {demo.local_url}  (runs in {out.resolve()}; Ctrl-C stops)", file=sys.stderr)
+    try:
+        demo.block_thread()
+    finally:
+        stop(demo)
 
 
 def register(app: typer.Typer, groups: dict) -> None:
