@@ -106,6 +106,20 @@ def test_models_offered_are_the_downloaded_ones(monkeypatch):
 # ---------------------------------------------------------------- the running app
 
 
+@pytest.mark.timeout(120)
+def test_app_command_on_a_busy_port_is_one_line(tmp_path, capsys):
+    pytest.importorskip("gradio")
+    from see3d.cli import main
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["app", "--port", str(port), "--out-root", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: port {port} on 127.0.0.1 is in use; choose another with --port"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
