@@ -37,6 +37,7 @@ COMMAND_MODULES = [
     "see3d.cli.view",
     "see3d.cli.reconstruct",
     "see3d.cli.synth",
+    "see3d.cli.curate",
     "see3d.cli.weights",
     "see3d.cli.webapp",
     "see3d.cli.mesh",

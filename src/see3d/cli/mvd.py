@@ -160,7 +160,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @groups["train"].command("mvd")
     def train_mvd_cmd(
         config: Path = typer.Option(..., "--config", help="Training config (.toml or .json), e.g. src/see3d/mvd/configs/mvd_small.toml."),
-        data: Optional[str] = typer.Option(None, "--data", help="'synth', 'synth:room,objects' or a folder of clips / shards (overrides the config)."),
+        data: Optional[str] = typer.Option(None, "--data", help="'synth', 'synth:room,objects', a 'see3d curate' dataset folder (its shards, streamed and shuffled) or a folder of clips / shards (overrides the config)."),
         out: Path = typer.Option(Path("runs/mvd"), "--out", help="Run folder: checkpoints/, model/, loss.csv, loss.png."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Total steps (overrides the config)."),
         seed: Optional[int] = typer.Option(None, "--seed", help="Training seed (overrides the config)."),

@@ -132,11 +132,17 @@ def _square(img: np.ndarray, size: int, nearest: bool = False) -> np.ndarray:
     return out.astype(np.float32) / 255.0 if img.dtype == np.uint8 else out.astype(np.float32)
 
 
-def make_source(data: str, size: int, frames: int = 8, seed_offset: int = 0):
-    """``synth``, ``synth:<kind,...>`` or a folder path."""
+def make_source(data: str, size: int, frames: int = 8, seed_offset: int = 0, seed: int = 0, rank: int = 0):
+    """``synth``, ``synth:<kind,...>``, a ``see3d curate`` dataset (its WebDataset shards, streamed
+    and shuffled per ``(seed, rank)``: :class:`see3d.curate.shards.CuratedClips`) or a folder path."""
     if data == "synth" or data.startswith("synth:"):
         kinds = tuple(data.split(":", 1)[1].split(",")) if ":" in data else ("room", "objects", "street")
         return SynthSource(size, frames=frames, kinds=kinds, seed_offset=seed_offset)
+    root = Path(data)
+    if (root / "curate.json").is_file() or (root.is_dir() and any(root.glob("*.tar"))):
+        from see3d.curate.shards import CuratedClips
+
+        return CuratedClips(root, size, seed=seed, rank=rank)
     return FolderSource(data, size)
 
 
@@ -174,14 +180,16 @@ def make_sample(
     p_warp: float = 0.7,
     jitter: float = 0.05,
     disp_noise: float = 0.03,
+    index: int = 0,
 ) -> Sample:
     """One training sample: ``views`` frames of a clip (shuffled), S references, a condition per target.
 
     Targets get, with probability ``p_warp`` when the clip has geometry, the real forward warp of the
     references with a noisy depth (holes = what the warp leaves); otherwise a random mask
-    (``mask_kind``) on the target itself, as in the paper.
+    (``mask_kind``) on the target itself, as in the paper. ``index``: the sample's position in
+    the run, for sources that stream (``positional``); the others draw the clip from ``rng``.
     """
-    clip = source.draw(rng)
+    clip = source.draw(rng, index) if getattr(source, "positional", False) else source.draw(rng)
     n = clip.rgb.shape[0]
     if n < views:
         raise See3DError(f"clip has {n} frames, fewer than the {views} views a sample needs")

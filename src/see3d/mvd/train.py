@@ -263,7 +263,7 @@ def batch_views(cfg: TrainConfig, source, step: int, rank: int, model: MVDModel)
     xs, cs, ms, rs = [], [], [], []
     for b in range(cfg.batch):
         rng = np.random.default_rng([cfg.seed, step, rank, b])
-        s = make_sample(source, rng, cfg.views, (cfg.refs_min, cfg.refs_max), cfg.mask, cfg.p_warp, cfg.jitter, cfg.disp_noise)
+        s = make_sample(source, rng, cfg.views, (cfg.refs_min, cfg.refs_max), cfg.mask, cfg.p_warp, cfg.jitter, cfg.disp_noise, index=step * cfg.batch + b)
         win = (slice(None), slice(None))
         if cfg.crop and cfg.crop < cfg.size:
             y, x = (int(v) for v in rng.integers(0, cfg.size - cfg.crop + 1, 2))
@@ -409,7 +409,7 @@ def train(
     log_file = out / "loss.csv"
     if main:
         _truncate_log(log_file, start)
-    source = make_source(cfg.data, cfg.size, cfg.clip_frames, cfg.data_seed_offset)
+    source = make_source(cfg.data, cfg.size, cfg.clip_frames, cfg.data_seed_offset, seed=cfg.seed, rank=rank)
     wrapped = unet
     if acc is not None:
         wrapped, opt = acc.prepare(unet, opt)

@@ -1,0 +1,112 @@
+"""Curation throughput: frames analysed per second per core at 480p, decode alone and the full
+filter stack, in the same run (issue 19).
+
+    OMP_NUM_THREADS=1 python benchmarks/curate.py [--frames 240] [--video PATH ...] [--json out.json]
+
+Inputs: a synthetic 854 x 480 H.264 video of a camera walking through a static room (rendered
+once into a cache folder; every filter runs on it and it is kept), and ``vtest.avi`` from the
+shared data when present (a real 768 x 576 MPEG-4 video, analysed at 640 x 480).
+
+Per input, one process, one thread (OpenCV and the decoder):
+
+* ``decode``: PyAV decode + every 2nd frame converted to RGB at 480p (what the pipeline reads);
+* ``full stack``: :func:`see3d.curate.process_input` with ``all_scores=True`` (every filter on
+  every clip, no early exit: the worst case), shots and the writing of kept clips included;
+* ``default``: the same with the default early exit (what a run costs on this input).
+
+Rates are analysed frames per CPU-second of the process (``time.process_time``), so a shared,
+loaded machine changes them less than wall time would; wall time is printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SEE3D_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def synthetic_video(path: Path, frames: int) -> Path:
+    """A static room seen by a walking camera, 854 x 480, 30 fps."""
+    if path.is_file():
+        return path
+    from see3d.curate.synthetic import camera_clip, write_clip_video
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = camera_clip("translate", seed=0, frames=frames, size=(480, 854), noise=1.0)
+    write_clip_video(path, rgb, fps=30.0)
+    return path
+
+
+def bench_decode(path: Path, size: int = 480, stride: int = 2) -> dict:
+    from see3d.curate.decode import DecodeStats, iter_video
+
+    st = DecodeStats()
+    t, c = time.perf_counter(), time.process_time()
+    n = sum(1 for _ in iter_video(path, size, stride, stats=st, threads=1))
+    return {"frames": n, "decoded": st.decoded, "cpu": time.process_time() - c, "wall": time.perf_counter() - t, "size": st.size}
+
+
+def bench_stack(path: Path, all_scores: bool) -> dict:
+    from see3d.curate import CurateConfig, process_input
+
+    cfg = CurateConfig(all_scores=all_scores)
+    t, c = time.perf_counter(), time.process_time()
+    res = process_input(0, str(path), cfg, threads=1)
+    cpu, wall = time.process_time() - c, time.perf_counter() - t
+    stages: dict[str, float] = {}
+    for r in res.records:
+        if r["type"] == "clip":
+            for k, v in r["seconds"].items():
+                stages[k] = stages.get(k, 0.0) + v
+    info = res.records[-1]
+    clips = [r for r in res.records if r["type"] == "clip"]
+    return {
+        "frames": info["frames_analysed"], "cpu": cpu, "wall": wall, "stages_wall": stages,
+        "decode_wall": info["seconds"]["decode"], "write_wall": info["seconds"]["write"],
+        "clips": len(clips), "kept": sum(r["decision"] == "keep" for r in clips),
+        "reasons": sorted({r["reason"] for r in clips if r["reason"]}),
+    }  # fmt: skip
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=240, help="frames of the synthetic video (every 2nd is analysed)")
+    ap.add_argument("--video", action="append", default=[], help="more videos to measure")
+    ap.add_argument("--cache", default=str(ROOT / ".cache" / "bench_curate"), help="where the synthetic video is kept")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement (the fastest CPU time is kept)")
+    ap.add_argument("--json", default=None, help="write the numbers here")
+    args = ap.parse_args(argv)
+    cv2.setNumThreads(1)
+    videos = [synthetic_video(Path(args.cache) / f"room_walk_854x480_{args.frames}.mp4", args.frames)]
+    if (SHARED / "videos" / "vtest.avi").is_file():
+        videos.append(SHARED / "videos" / "vtest.avi")
+    videos += [Path(v) for v in args.video]
+    out = {"load": os.getloadavg(), "cpu_count": os.cpu_count(), "videos": {}}
+    print(f"load average {out['load'][0]:.1f} on {out['cpu_count']} CPUs; rates = analysed frames per CPU-second (1 thread)")
+    print(f"{'video':34s} {'frames':>6s} {'decode f/s':>11s} {'full stack f/s':>15s} {'default f/s':>12s}  full-stack CPU ms/frame by stage (wall)")
+    for v in videos:
+        bench_decode(v)  # warm the file cache and the libraries
+        dec = min((bench_decode(v) for _ in range(args.repeat)), key=lambda r: r["cpu"])
+        full = min((bench_stack(v, True) for _ in range(args.repeat)), key=lambda r: r["cpu"])
+        dflt = min((bench_stack(v, False) for _ in range(args.repeat)), key=lambda r: r["cpu"])
+        rd, rf, rdf = (r["frames"] / r["cpu"] for r in (dec, full, dflt))
+        n = full["frames"]
+        stages = " ".join(f"{k} {1000 * s / n:.2f}" for k, s in sorted(full["stages_wall"].items())) + f" decode {1000 * full['decode_wall'] / n:.2f}"
+        print(f"{v.name:34s} {n:6d} {rd:11.0f} {rf:15.1f} {rdf:12.1f}  {stages}")
+        print(f"{'':34s} decoded at {dec['size'][0]}x{dec['size'][1]}; default run: {dflt['clips']} clips, {dflt['kept']} kept, dropped as {dflt['reasons'] or '-'}")
+        out["videos"][v.name] = {"decode": dec, "full_stack": full, "default": dflt, "decode_fps": rd, "full_fps": rf, "default_fps": rdf}
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
