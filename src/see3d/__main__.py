@@ -1,5 +1,3 @@
-import sys
+from see3d.cli import entry
 
-from see3d.cli import main
-
-sys.exit(main())
+entry()
