@@ -29,7 +29,8 @@ from see3d.weights.registry import ModelEntry, depth_auto_order, get_entry, is_r
 TINY_WARNING = (
     "WARNING: no real depth model is downloaded, so the bundled 'tiny' network runs. It learned from "
     "procedural scenes only: on real KITTI/NYU frames it scores AbsRel 0.75 and delta1 0.01 (a "
-    "published Metric3D v2 model: about 0.05-0.09), so depth of a real photo is far off. Fetch a "
+    "published Metric3D v2 model: about 0.05-0.09), so a real photo comes out flat and wavy, at the "
+    "wrong scale (a room becomes a 0.7-1.5 m box). Fetch a "
     "real model once and it is used from then on: see3d weights get metric3d-vit-small "
     "(151 MB; `see3d weights list` shows the others)"
 )
