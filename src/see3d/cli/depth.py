@@ -148,7 +148,7 @@ def _output_stems(files: list[Path]) -> list[str]:
 
 def depth_cmd(
     image: Path = typer.Argument(..., help="An image file or a folder of images."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced atomically when all images succeed)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: new or empty, or an earlier see3d output with --overwrite; written atomically when all images succeed."),
     model: str = typer.Option("auto", "--model", "-m", "--depth-model", help=MODEL_HELP),
     fx: Optional[float] = typer.Option(None, "--fx", help="Focal length x in pixels (of IMAGE as given)."),
     fy: Optional[float] = typer.Option(None, "--fy", help="Focal length y in pixels (default: fx)."),

@@ -14,7 +14,7 @@ from see3d.cli._options import overwrite_option, parse_background
 
 def reconstruct_cmd(
     views: Path = typer.Argument(..., help="Folder with transforms.json (or the file itself), a COLMAP text model (cameras.txt, images.txt[, points3D.txt]) and its images, or only photos (posed with pycolmap, extra 'sfm')."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced atomically when the job succeeds)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: new or empty, or an earlier see3d output with --overwrite; written atomically when the job succeeds."),
     eval_every: int = typer.Option(0, "--eval-every", min=0, help="Hold out views 0, k, 2k, ... and report their PSNR/SSIM (0: no hold-out)."),
     train_views: str = typer.Option(None, "--train-views", help="Train on these views only (indices in file order, e.g. 0,12,24); every other view is held out and scored."),
     densify: int = typer.Option(0, "--densify", min=0, help="Generate this many novel views between and around the training views (depth, warp, multi-view fill) and fit to all of them (0: off)."),

@@ -32,7 +32,7 @@ def write_clip(clip, folder: Path, meta: dict, video: bool = False) -> None:
 
 
 def synth_cmd(
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (replaced atomically when the job succeeds)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: new or empty, or an earlier see3d output with --overwrite; written atomically when the job succeeds."),
     seed: int = typer.Option(0, "--seed", min=0, help="Scene seed (the first one with --clips)."),
     clips: int = typer.Option(1, "--clips", min=1, max=100000, help="Number of clips (seeds SEED, SEED+1, ...); more than one go to OUT/clip_<seed>/."),
     frames: int = typer.Option(20, "--frames", "-n", min=1, max=2000, help="Frames per clip."),
