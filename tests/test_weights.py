@@ -64,7 +64,7 @@ def _tiny_depth_anything(tmp: Path) -> dict[str, bytes]:
 def _tiny_metric3d_onnx() -> bytes:
     """A tiny graph with the onnx-community interface: pixel_values [1, 3, H, W] (raw 0-255) ->
     predicted_depth [1, H, W] = mean over channels / 25.5 (a canonical depth of 0-10)."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, [1, 3, "h", "w"])

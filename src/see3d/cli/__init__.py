@@ -44,6 +44,7 @@ COMMAND_MODULES = [
     "see3d.cli.edit",
 ]
 
+
 def _version(value: bool) -> None:
     if value:
         from see3d import __version__

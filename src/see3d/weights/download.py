@@ -17,7 +17,6 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
 from see3d.errors import See3DError
