@@ -453,6 +453,34 @@ def test_eval_depth_protocol_and_json_as_documented(tmp_path):
 
 
 @pytest.mark.slow
+def test_readme_figure_script_draws_a_generate_output(tmp_path):
+    """scripts/make_readme_figure.py (which draws docs/readme.png) composes a `see3d generate` folder:
+    the photo is pasted unchanged, and the PNG stays small."""
+    import importlib.util
+
+    import numpy as np
+    from PIL import Image
+
+    from see3d.cli import main
+
+    out = tmp_path / "out"
+    argv = ["generate", "--example", "motorcycle", "--frames", "3", "--max-size", "96", "--gs-iterations", "5",
+            "--gs-max-size", "64", "--fill", "telea", "-q", "-o", str(out)]
+    assert main(argv) == 0
+    spec = importlib.util.spec_from_file_location("make_readme_figure", ROOT / "scripts" / "make_readme_figure.py")
+    fig = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fig)
+    png = tmp_path / "fig.png"
+    assert fig.main([str(out), "-o", str(png), "--width", "400"]) == 0
+    img = np.asarray(Image.open(png).convert("RGB"))
+    assert img.shape[1] == 400 and png.stat().st_size < 400_000
+    photo = np.asarray(fig._fit(Image.open(out / "views" / "0000.png").convert("RGB"), (400 - 3 * 12) // 2))
+    h, w = photo.shape[:2]
+    assert np.abs(img[42 : 42 + h, 12 : 12 + w].astype(int) - photo.astype(int)).max() <= 1
+    assert (ROOT / "docs" / "readme.png").stat().st_size < 400_000
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("block", python_examples(), ids=lambda b: f"{b.path.name}:{b.line}")
 def test_python_examples_run(block, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
