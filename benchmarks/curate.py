@@ -1,5 +1,5 @@
 """Curation throughput: frames analysed per second per core at 480p, decode alone and the full
-filter stack, in the same run (issue 19).
+filter stack, in the same run.
 
     OMP_NUM_THREADS=1 python benchmarks/curate.py [--frames 240] [--video PATH ...] [--json out.json]
 

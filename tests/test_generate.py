@@ -255,7 +255,7 @@ def test_generate_fill_max_side_sets_the_models_working_size(tmp_path, capsys):
 
 
 def test_fill_default_is_the_diffusion_model():
-    """The diffusion model is the default filler (issue 4); `auto` (old command lines) means it too."""
+    """The diffusion model is the default filler; `auto` (old command lines) means it too."""
     from see3d.fill import get_filler, resolve_fill
     from see3d.pipeline import GenerateConfig
 

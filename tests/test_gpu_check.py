@@ -85,7 +85,7 @@ def test_sampler_device_placement_on_the_meta_device():
     """The CUDA path of ``sample_views`` without a GPU: with the UNet on PyTorch's ``meta`` device
     every tensor op checks devices as on CUDA (a CPU tensor beside a device tensor raises, 0-dim
     CPU scalars excepted), so the sampler must get as far as copying its (data-less) result back to
-    the host. Before issue 17 ``build_condition`` mixed the sampler's CPU reference flags and
+    the host. Before 2026-12-06 ``build_condition`` mixed the sampler's CPU reference flags and
     timesteps with the device's views and stopped at the first step."""
     from see3d.mvd import MVDConfig, MVDModel, MultiViewUNetConfig, sample_views
 
