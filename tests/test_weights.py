@@ -402,3 +402,17 @@ def test_generate_uses_the_fetched_model_by_default(hub, hf_env, tmp_path, capsy
     got = np.load(tmp_path / "out" / "depth" / "0000.npy")
     known = want > 0
     np.testing.assert_allclose(got[known], want[known], rtol=1e-5)
+
+
+def test_inpainting_entry_resolves_by_name_for_see3d_edit(hf_env):
+    """`see3d edit --prompt T --inpaint NAME` takes a published inpainting model by name: not yet
+    downloaded, the one line names the command that fetches it; another task's name is refused."""
+    from see3d.errors import See3DError
+    from see3d.pipeline.text import resolve_diffusers_model
+    from see3d.weights import registry
+
+    assert registry()["sd15-inpainting"].task == "inpainting"
+    with pytest.raises(See3DError, match=r"see3d weights get sd15-inpainting"):
+        resolve_diffusers_model("sd15-inpainting", "inpainting", "--inpaint")
+    with pytest.raises(See3DError, match="is a text-to-image model, not an inpainting model"):
+        resolve_diffusers_model("tiny-sd", "inpainting", "--inpaint")

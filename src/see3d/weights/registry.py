@@ -12,7 +12,7 @@ from pathlib import Path
 from see3d.errors import See3DError
 
 REGISTRY_FILE = Path(__file__).with_name("registry.toml")
-TASKS = ("depth", "mvd", "text-to-image")
+TASKS = ("depth", "mvd", "text-to-image", "inpainting")
 
 
 @dataclass(frozen=True)
