@@ -129,33 +129,27 @@ def fmt_gib(v: float | None) -> str:
 
 
 @contextlib.contextmanager
-def strict_fp32(device: torch.device):
-    """TF32 off for matmuls and convolutions (the fp32 reference), restored afterwards."""
+def _tf32(device: torch.device, matmul: bool, cudnn: bool):
+    """TF32 switched for matmuls and cuDNN convolutions on CUDA, restored afterwards."""
     if device.type != "cuda":
         yield
         return
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
     try:
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
-@contextlib.contextmanager
+def strict_fp32(device: torch.device):
+    """TF32 off for matmuls and convolutions (the fp32 reference)."""
+    return _tf32(device, matmul=False, cudnn=False)
+
+
 def default_tf32(device: torch.device):
     """PyTorch's defaults: TF32 for cuDNN convolutions, not for matmuls."""
-    if device.type != "cuda":
-        yield
-        return
-    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = True
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+    return _tf32(device, matmul=False, cudnn=True)
 
 
 def random_unet(cfg, device: torch.device, sz: dict, seed: int = 0):

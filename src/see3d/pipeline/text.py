@@ -106,20 +106,28 @@ def text_to_image(prompt: str, model: DiffusersModel, seed: int = 0, size: int =
         raise See3DError(f"--t2i-size must be a multiple of 8 pixels, got {size}")
     if steps < 1:
         raise See3DError(f"--t2i-steps must be >= 1, got {steps}")
-    try:
-        with _quiet_loading(progress):
-            pipe = AutoPipelineForText2Image.from_pretrained(str(model.path), use_safetensors=True)
-    except (OSError, ValueError, EnvironmentError) as e:
-        raise See3DError(f"cannot load the text-to-image model {model.path}: {str(e).splitlines()[0]}") from None
-    device = _torch_device()
-    pipe = pipe.to(device)
-    pipe.set_progress_bar_config(disable=not progress)
-    gen = torch.Generator(device=device).manual_seed(int(seed))
+    pipe, gen = _load_pipeline(AutoPipelineForText2Image, model, "text-to-image", seed, progress)
     with torch.no_grad():
         out = pipe(prompt, num_inference_steps=steps, guidance_scale=guidance, height=size, width=size,
                    generator=gen, output_type="np")
     img = np.asarray(out.images[0], np.float32)
     return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _load_pipeline(pipeline_cls, model: DiffusersModel, what: str, seed: int, progress: bool):
+    """A diffusers pipeline of ``model`` on see3d's device (one-line error when it does not load)
+    and a generator seeded with ``seed`` on that device."""
+    import torch
+
+    try:
+        with _quiet_loading(progress):
+            pipe = pipeline_cls.from_pretrained(str(model.path), use_safetensors=True)
+    except (OSError, ValueError, EnvironmentError) as e:
+        raise See3DError(f"cannot load the {what} model {model.path}: {str(e).splitlines()[0]}") from None
+    device = _torch_device()
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=not progress)
+    return pipe, torch.Generator(device=device).manual_seed(int(seed))
 
 
 def inpaint_image(image: np.ndarray, mask: np.ndarray, prompt: str, model: DiffusersModel, seed: int = 0,
@@ -137,15 +145,7 @@ def inpaint_image(image: np.ndarray, mask: np.ndarray, prompt: str, model: Diffu
     prompt = check_prompt(prompt)
     H, W = image.shape[:2]
     w8, h8 = max(8, W // 8 * 8), max(8, H // 8 * 8)
-    try:
-        with _quiet_loading(progress):
-            pipe = AutoPipelineForInpainting.from_pretrained(str(model.path), use_safetensors=True)
-    except (OSError, ValueError, EnvironmentError) as e:
-        raise See3DError(f"cannot load the inpainting model {model.path}: {str(e).splitlines()[0]}") from None
-    device = _torch_device()
-    pipe = pipe.to(device)
-    pipe.set_progress_bar_config(disable=not progress)
-    gen = torch.Generator(device=device).manual_seed(int(seed))
+    pipe, gen = _load_pipeline(AutoPipelineForInpainting, model, "inpainting", seed, progress)
     img = Image.fromarray(cv2.resize(image, (w8, h8), interpolation=cv2.INTER_AREA))
     m = Image.fromarray(cv2.resize(mask.astype(np.uint8) * 255, (w8, h8), interpolation=cv2.INTER_NEAREST))
     with torch.no_grad():
