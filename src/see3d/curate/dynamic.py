@@ -39,6 +39,19 @@ METHODS = {"lmeds": cv2.FM_LMEDS, "ransac": cv2.FM_RANSAC, "magsac": cv2.USAC_MA
 METHODS = {"lmeds": cv2.FM_LMEDS, "ransac": cv2.FM_RANSAC, "magsac": cv2.USAC_MAGSAC}
 
 
+def _flow_correspondences(flow: np.ndarray, valid: np.ndarray | None, n: int, rng: np.random.Generator, min_points: int, dtype):
+    """``n`` random pixels ``x`` among ``valid`` and their matches ``x + flow(x)`` (``[n, 2]`` each,
+    ``dtype``); ``None`` with fewer than ``min_points`` candidates."""
+    h, w = flow.shape[:2]
+    idx = np.flatnonzero(valid) if valid is not None else np.arange(h * w)
+    if idx.size < min_points:
+        return None
+    pick = rng.choice(idx, size=min(n, idx.size), replace=False)
+    y, x = np.divmod(pick, w)
+    p1 = np.stack([x, y], 1).astype(dtype)
+    return p1, p1 + flow.reshape(-1, 2)[pick].astype(dtype)
+
+
 def fundamental_from_flow(
     flow: np.ndarray,
     valid: np.ndarray | None,
@@ -52,14 +65,10 @@ def fundamental_from_flow(
 
     ``method``: ``lmeds`` (published), ``ransac`` (``threshold`` pixels; 3-6x faster than LMedS
     here, same decisions on the test clips) or ``magsac`` (OpenCV's USAC with MAGSAC++)."""
-    h, w = flow.shape[:2]
-    idx = np.flatnonzero(valid) if valid is not None else np.arange(h * w)
-    if idx.size < 8:
+    pts = _flow_correspondences(flow, valid, n, rng, 8, np.float64)
+    if pts is None:
         return None
-    pick = rng.choice(idx, size=min(n, idx.size), replace=False)
-    y, x = np.divmod(pick, w)
-    p1 = np.stack([x, y], 1).astype(np.float64)
-    p2 = p1 + flow.reshape(-1, 2)[pick].astype(np.float64)
+    p1, p2 = pts
     if np.abs(p2 - p1).max() < 1e-6:
         return None  # no motion at all: no epipolar geometry
     try:
@@ -96,15 +105,11 @@ def sampson_distance(flow: np.ndarray, F: np.ndarray) -> np.ndarray:
 
 def _homography_distance(flow: np.ndarray, valid: np.ndarray | None, n: int, rng: np.random.Generator) -> np.ndarray | None:
     """Transfer distance to a homography (fallback when F is degenerate: no translation, a plane)."""
-    h, w = flow.shape[:2]
-    idx = np.flatnonzero(valid) if valid is not None else np.arange(h * w)
-    if idx.size < 4:
+    pts = _flow_correspondences(flow, valid, n, rng, 4, np.float32)
+    if pts is None:
         return None
-    pick = rng.choice(idx, size=min(n, idx.size), replace=False)
-    y, x = np.divmod(pick, w)
-    p1 = np.stack([x, y], 1).astype(np.float32)
-    p2 = p1 + flow.reshape(-1, 2)[pick]
-    H, _ = cv2.findHomography(p1, p2, cv2.RANSAC, 1.0)
+    h, w = flow.shape[:2]
+    H, _ = cv2.findHomography(*pts, cv2.RANSAC, 1.0)
     if H is None:
         return None
     mx, my = flow_map(flow)
