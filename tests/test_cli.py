@@ -31,3 +31,25 @@ def test_unknown_option_is_a_usage_error(capsys):
     rc = main(["generate", "--no-such-option"])
     assert rc == 2
     assert "no-such-option" in capsys.readouterr().err
+
+
+def test_help_texts_survive_rich_markup(monkeypatch):
+    """Rich renders ``[word]`` as a markup tag and drops it: every bracketed part of a help
+    text (``'see3d[ray]'``, ``[default: 500]``, ``[0, 1]``) must reach the printed --help."""
+    import re
+
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("COLUMNS", "400")
+    monkeypatch.setenv("TERMINAL_WIDTH", "400")
+    runner = CliRunner()
+    lost = []
+    for name, cmd in _leaves(typer.main.get_command(app)):
+        texts = [cmd.help or ""] + [p.help or "" for p in cmd.params if getattr(p, "help", None)]
+        parts = [m.replace("\\[", "[") for t in texts for m in re.findall(r"\\?\[[^\]\[]*\]", t)]
+        if not parts:
+            continue
+        out = runner.invoke(app, name.split()[1:] + ["--help"], terminal_width=400).output
+        flat = " ".join(out.replace("│", " ").split())
+        lost += [f"{name}: {p}" for p in parts if " ".join(p.split()) not in flat]
+    assert not lost, f"dropped from --help by rich markup: {lost}"

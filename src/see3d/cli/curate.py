@@ -13,7 +13,7 @@ def curate_cmd(
     inputs: list[str] = typer.Argument(..., help="Video files, folders of ordered frames, folders of videos, or .txt lists of them."),
     out: Path = typer.Option(..., "-o", "--out", help="Dataset folder; running again into it resumes (a non-empty folder that is not a curate dataset is refused)."),
     workers: int = typer.Option(1, "--workers", "-j", min=1, max=1024, help="Inputs processed in parallel (processes; with --engine ray, the CPUs of a local Ray instance)."),
-    engine: str = typer.Option("local", "--engine", help="local | ray (Ray tasks; pip install 'see3d[ray]')."),
+    engine: str = typer.Option("local", "--engine", help="local | ray (Ray tasks; pip install 'see3d\\[ray]')."),
     address: Optional[str] = typer.Option(None, "--address", help="Ray cluster address (default: start a local Ray instance)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Settings file (.toml / .json) with CurateConfig fields (docs/curate.md)."),
     clip_frames: Optional[int] = typer.Option(None, "--clip-frames", help="Analysed frames per clip (default 32)."),

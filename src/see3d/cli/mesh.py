@@ -15,7 +15,7 @@ from see3d.errors import See3DError
 
 def mesh_cmd(
     folder: Path = typer.Argument(..., help="A see3d generate / synth output folder (transforms.json, the views, depth/*.npy; or scene.ply with --depth-from gaussians)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Mesh file: .ply (binary, vertex colours), .glb or .obj (these two need trimesh: pip install 'see3d[mesh]')."),
+    out: Path = typer.Option(..., "-o", "--out", help="Mesh file: .ply (binary, vertex colours), .glb or .obj (these two need trimesh: pip install 'see3d\\[mesh]')."),
     depth_from: str = typer.Option("auto", "--depth-from", help="views (the folder's depth/*.npy) | gaussians (depths rendered from its scene.ply at the same cameras) | auto (views when present)."),
     voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres (default: the longest side of the scene's bounds / --resolution)."),
     resolution: int = typer.Option(256, "--resolution", min=8, max=1024, help="Voxels along the longest side of the scene's bounds when no --voxel-size is given."),

@@ -1,8 +1,8 @@
 """Shot splitting and clipping.
 
 Cuts come from PySceneDetect's ``ContentDetector`` (HSV content change between consecutive
-frames), fed the decoded frames from memory (downscaled to ~120 px high: the score is a mean
-over pixels, so the size barely matters and the detector costs ~0.1 ms a frame). Cuts are
+frames), fed the decoded frames from memory (downscaled to ~120 px high by exact halvings, OpenCV's fast path: the score
+is a mean over pixels, so the size barely matters and the detector costs ~0.1 ms a frame). Cuts are
 reported on the frame where they happen (the detector's "suppress" flash filter), so a stream
 can be split as it is decoded. Each shot is then cut into clips of ``clip_frames`` frames; a
 remainder shorter than ``min_clip_frames`` becomes a clip of its own that the quality step drops
@@ -24,6 +24,15 @@ from see3d.errors import See3DError
 DETECT_HEIGHT = 120
 
 
+def halve_to(img: np.ndarray, short: int) -> np.ndarray:
+    """``img`` averaged over 2 x 2 blocks while its short side stays >= ``short`` (a last odd row
+    or column is dropped): the 2x area reduction is ~10x cheaper than a resize by any other factor."""
+    while min(img.shape[:2]) >= 2 * short:
+        h, w = img.shape[:2]
+        img = cv2.resize(img[: h - h % 2, : w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return img
+
+
 class ShotDetector:
     """Online cut detector: ``push(frame) -> True`` when ``frame`` starts a new shot.
 
@@ -43,7 +52,7 @@ class ShotDetector:
                 from scenedetect import ContentDetector, FrameTimecode
                 from scenedetect.detector import FlashFilter
             except ImportError:
-                raise See3DError("shot splitting needs PySceneDetect: pip install 'see3d[curate]' (or --shot-threshold 0)") from None
+                raise See3DError("shot splitting needs PySceneDetect: pip install 'see3d[curate]' (or shot_threshold = 0 in a --config file)") from None
             self._det = ContentDetector(threshold=self.threshold, min_scene_len=int(min_frames), filter_mode=FlashFilter.Mode.SUPPRESS)
             self._tc = FrameTimecode
             self._fps = float(fps) if fps and fps > 0 else 15.0
@@ -54,10 +63,7 @@ class ShotDetector:
         if self._det is None:
             self.scores.append(0.0)
             return False
-        h, w = rgb.shape[:2]
-        if h > DETECT_HEIGHT:
-            rgb = cv2.resize(rgb, (max(1, round(w * DETECT_HEIGHT / h)), DETECT_HEIGHT), interpolation=cv2.INTER_AREA)
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        bgr = cv2.cvtColor(halve_to(rgb, DETECT_HEIGHT), cv2.COLOR_RGB2BGR)
         cuts = self._det.process_frame(self._tc(i, self._fps), bgr)
         self.scores.append(float(getattr(self._det, "_frame_score", 0.0) or 0.0))
         # with the suppress filter a cut is reported on the frame that starts the new shot
