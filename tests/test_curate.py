@@ -174,6 +174,88 @@ def test_motion_mask_and_dynamic_check():
     assert r.drop and r.reason == "dynamic" and len(r.scores["mask_ratio"]) == len(fw)
 
 
+@pytest.fixture(scope="module")
+def flow_pairs():
+    """Grey frame pairs with forward and backward DIS flow: a walking camera (480 x 640, so the
+    fundamental matrix holds) and moving objects in front of a still camera (the homography)."""
+    from see3d.curate.flow import make_flow
+
+    fl = make_flow("dis")
+    out = []
+    for kind, size in (("translate", (240, 320)), ("dynamic", (120, 160)), ("fixed", (120, 160))):
+        fr = camera_clip(kind, seed=1, frames=8, size=size)
+        g = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in fr]
+        for i in (0, 4):
+            out.append((kind, g[i], g[i + 2], fl(g[i], g[i + 2]), fl(g[i + 2], g[i])))
+    return out
+
+
+def test_reliable_pixel_kernel_matches_the_reference(flow_pairs):
+    """The compiled pass gives the NumPy / OpenCV reliability mask and flow length up to float
+    rounding (a few pixels on a comparison's edge), with each test on or off."""
+    from see3d.curate.dynamic import _reliable_fast, _reliable_reference
+
+    cfgs = [CurateConfig(), CurateConfig(texture_min=0, photo_max=0), CurateConfig(fb_alpha=0.5, fb_beta=0.5)]
+    for kind, a, b, fw, bw in flow_pairs:
+        for cfg in cfgs:
+            for bwd, ga, gb in ((bw, a, b), (None, a, b), (bw, None, None), (None, None, None)):
+                ref, mag_ref, _ = _reliable_reference(fw, bwd, cfg, ga, gb)
+                fast, mag = _reliable_fast(fw, bwd, cfg, ga, gb)
+                assert np.mean(ref != fast) < 2e-3, (kind, cfg, bwd is None, ga is None)
+                np.testing.assert_allclose(mag, mag_ref, rtol=1e-6, atol=1e-6)
+    # a flow that leaves the image: only the bounds decide
+    fw = np.zeros((30, 40, 2), np.float32)
+    fw[:, :20, 0] = -25.0
+    fast, _ = _reliable_fast(fw, None, CurateConfig(), None, None)
+    assert not fast[:, :20].any() and fast[:, 20:].all()
+
+
+def test_model_distance_kernels_match_the_reference(flow_pairs):
+    """Sampson and transfer distances of the kernels equal the NumPy / OpenCV ones; the fused
+    threshold gives the reference mask; fast and reference motion masks give the same ratios."""
+    from see3d.curate import kernels
+    from see3d.curate.dynamic import fundamental_from_flow, homography_from_flow, transfer_distance
+
+    rng = np.random.default_rng(0)
+    for kind, a, b, fw, bw in flow_pairs:
+        h, w = fw.shape[:2]
+        every = np.ones((h, w), bool)
+        for homography in (False, True):
+            model = (homography_from_flow if homography else lambda *x: fundamental_from_flow(*x, "ransac", 0.5))(fw, every, 500, rng)
+            if model is None:
+                continue
+            ref = transfer_distance(fw, model) if homography else sampson_distance(fw, model)
+            d = kernels.distances_at(fw, model, homography, every, 1).reshape(h, w)
+            np.testing.assert_allclose(d, ref, rtol=1e-4, atol=1e-3)
+            sub = kernels.distances_at(fw, model, homography, every, 4)
+            np.testing.assert_array_equal(sub, d[::4, ::4].ravel())
+            valid = rng.random((h, w)) < 0.7
+            mag = cv2.magnitude(*cv2.split(fw))
+            for thr, rel in ((0.5, 0.2), (1.0, 0.0)):
+                want = valid & (ref > np.maximum(thr, rel * mag) if rel > 0 else ref > thr)
+                got = kernels.model_mask(fw, model, homography, valid, mag, thr, rel).view(bool)
+                assert np.mean(want != got) < 1e-3
+        r_ref = motion_mask(fw, bw, 2.0, CurateConfig(), np.random.default_rng(3), a, b, fast=False)[1]
+        r_fast = motion_mask(fw, bw, 2.0, CurateConfig(), np.random.default_rng(3), a, b)[1]
+        assert r_ref["model"] == r_fast["model"] and abs(r_ref["ratio"] - r_fast["ratio"]) < 0.01, (kind, r_ref, r_fast)
+        assert abs(r_ref["valid"] - r_fast["valid"]) < 2e-3
+
+
+def test_circle_radii_batch_equals_reference_and_single_calls():
+    from see3d.curate.viewpoint import circle_radii
+
+    rng = np.random.default_rng(5)
+    tracks = [np.cumsum(rng.normal(size=(int(rng.integers(3, 16)), 2)) * rng.uniform(0.1, 5), 0) for _ in range(60)]
+    tracks += [np.full((10, 2), 3.0), np.zeros((2, 2)), np.stack([np.arange(10.0), np.zeros(10)], 1)]
+    fast = circle_radii(tracks, 0.6, 100, np.random.default_rng(7))
+    ref = circle_radii(tracks, 0.6, 100, np.random.default_rng(7), fast=False)
+    np.testing.assert_array_equal(fast, ref)
+    g = np.random.default_rng(7)
+    one = np.array([circle_radius(t, 0.6, 100, g) for t in tracks])
+    np.testing.assert_array_equal(fast, one)
+    assert np.isnan(fast[-2]) and fast[-3] == pytest.approx(0, abs=1e-6) and fast[-1] == pytest.approx(2.5)  # 6 of 10 points in a row: a 5 px diameter
+
+
 def test_viewpoint_scores():
     g = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in camera_clip("rotate", seed=0)[::2]]
     r = viewpoint_check(g)

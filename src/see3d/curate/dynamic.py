@@ -33,20 +33,30 @@ _OPEN = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))  # skimage disk(1)
 _DILATE = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # skimage disk(2)
 
 
-METHODS = {"lmeds": cv2.FM_LMEDS, "ransac": cv2.FM_RANSAC, "magsac": cv2.USAC_MAGSAC, "accurate": cv2.USAC_ACCURATE, "usac": cv2.USAC_DEFAULT}
-
-
 METHODS = {"lmeds": cv2.FM_LMEDS, "ransac": cv2.FM_RANSAC, "magsac": cv2.USAC_MAGSAC}
 
 
 def _flow_correspondences(flow: np.ndarray, valid: np.ndarray | None, n: int, rng: np.random.Generator, min_points: int, dtype):
     """``n`` random pixels ``x`` among ``valid`` and their matches ``x + flow(x)`` (``[n, 2]`` each,
-    ``dtype``); ``None`` with fewer than ``min_points`` candidates."""
+    ``dtype``); ``None`` with fewer than ``min_points`` candidates.
+
+    The pixels are the first ``n`` valid ones of a random draw over the whole image (4 n draws;
+    all valid pixels in random order when too few of those are valid), so a change of a few
+    valid pixels changes at most those few correspondences, not the whole sample."""
     h, w = flow.shape[:2]
-    idx = np.flatnonzero(valid) if valid is not None else np.arange(h * w)
-    if idx.size < min_points:
-        return None
-    pick = rng.choice(idx, size=min(n, idx.size), replace=False)
+    size = h * w
+    pick = None
+    if valid is not None and size > 4 * n:
+        cand = rng.integers(0, size, 4 * n)
+        cand = cand[valid.reshape(-1)[cand]]
+        _, first = np.unique(cand, return_index=True)
+        if first.size >= n:
+            pick = cand[np.sort(first)[:n]]
+    if pick is None:
+        idx = np.flatnonzero(valid) if valid is not None else np.arange(size)
+        if idx.size < min_points:
+            return None
+        pick = rng.choice(idx, size=min(n, idx.size), replace=False)
     y, x = np.divmod(pick, w)
     p1 = np.stack([x, y], 1).astype(dtype)
     return p1, p1 + flow.reshape(-1, 2)[pick].astype(dtype)
@@ -103,16 +113,20 @@ def sampson_distance(flow: np.ndarray, F: np.ndarray) -> np.ndarray:
     return np.abs(num) / np.sqrt(den)
 
 
-def _homography_distance(flow: np.ndarray, valid: np.ndarray | None, n: int, rng: np.random.Generator) -> np.ndarray | None:
-    """Transfer distance to a homography (fallback when F is degenerate: no translation, a plane)."""
+def homography_from_flow(flow: np.ndarray, valid: np.ndarray | None, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """A homography (RANSAC, 1 px) from ``n`` random correspondences ``(x, x + flow(x))`` among
+    ``valid`` pixels: the fallback model when F is degenerate (no translation, a plane)."""
     pts = _flow_correspondences(flow, valid, n, rng, 4, np.float32)
     if pts is None:
         return None
-    h, w = flow.shape[:2]
     H, _ = cv2.findHomography(*pts, cv2.RANSAC, 1.0)
-    if H is None:
-        return None
-    mx, my = flow_map(flow)
+    return H
+
+
+def transfer_distance(flow: np.ndarray, H: np.ndarray, maps=None) -> np.ndarray:
+    """Per-pixel transfer distance ``|H x - (x + flow(x))|`` (pixels)."""
+    h, w = flow.shape[:2]
+    mx, my = maps if maps is not None else flow_map(flow)
     gx, gy = mx - flow[..., 0], my - flow[..., 1]
     pts = cv2.perspectiveTransform(np.stack([gx, gy], -1).reshape(-1, 1, 2), H).reshape(h, w, 2)
     d = pts - np.stack([mx, my], -1)
@@ -128,23 +142,8 @@ def textured(grey: np.ndarray, level: float) -> np.ndarray:
     return cv2.resize((e > level).view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
 
 
-def motion_mask(
-    flow: np.ndarray,
-    bwd: np.ndarray | None,
-    scale: float,
-    cfg: CurateConfig = CurateConfig(),
-    rng: np.random.Generator | None = None,
-    grey: np.ndarray | None = None,
-    grey_b: np.ndarray | None = None,
-) -> tuple[np.ndarray, dict]:
-    """Motion mask of one frame pair (bool ``[H, W]`` at the flow's size) and its numbers.
-
-    A pixel x of image a is *reliable* when ``x + flow(x)`` lies in image b, its flow passes the
-    forward-backward check (``bwd``, the b -> a flow), it is textured (``grey``, image a) and the
-    flow maps it onto the same grey value of ``grey_b`` (image b); occlusions, flat regions and
-    wrong flow are not motion. ``scale`` converts the flow's pixels to pixels at ``ref_size``.
-    """
-    rng = rng if rng is not None else np.random.default_rng(0)
+def _reliable_reference(flow, bwd, cfg, grey, grey_b) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """``(valid, |flow|, remap maps)`` with NumPy and OpenCV (the specification of the kernel)."""
     h, w = flow.shape[:2]
     maps = flow_map(flow)
     fmag = cv2.magnitude(*cv2.split(flow))
@@ -157,23 +156,72 @@ def motion_mask(
         a32 = cv2.GaussianBlur(grey, (3, 3), 0).astype(np.float32)
         b32 = cv2.GaussianBlur(grey_b, (3, 3), 0).astype(np.float32)
         valid &= np.abs(warp_back(b32, flow, maps) - a32) <= cfg.photo_max
+    return valid, fmag, maps
+
+
+def _reliable_fast(flow, bwd, cfg, grey, grey_b) -> tuple[np.ndarray, np.ndarray]:
+    """The same as :func:`_reliable_reference` in one compiled pass (:mod:`see3d.curate.kernels`)."""
+    from see3d.curate.kernels import reliable_pixels
+
+    use_tex = grey is not None and cfg.texture_min > 0
+    use_photo = grey is not None and grey_b is not None and cfg.photo_max > 0
+    none2, none1, nonef = np.zeros((1, 1, 2), np.float32), np.zeros((1, 1), bool), np.zeros((1, 1), np.float32)
+    tex = textured(grey, cfg.texture_min) if use_tex else none1
+    a32 = cv2.GaussianBlur(grey, (3, 3), 0).astype(np.float32) if use_photo else nonef
+    b32 = cv2.GaussianBlur(grey_b, (3, 3), 0).astype(np.float32) if use_photo else nonef
+    bw = np.ascontiguousarray(bwd, np.float32) if bwd is not None else none2
+    return reliable_pixels(flow, bw, a32, b32, tex, cfg.fb_alpha, cfg.fb_beta, cfg.photo_max, bwd is not None, use_photo, use_tex)
+
+
+def motion_mask(
+    flow: np.ndarray,
+    bwd: np.ndarray | None,
+    scale: float,
+    cfg: CurateConfig = CurateConfig(),
+    rng: np.random.Generator | None = None,
+    grey: np.ndarray | None = None,
+    grey_b: np.ndarray | None = None,
+    fast: bool = True,
+) -> tuple[np.ndarray, dict]:
+    """Motion mask of one frame pair (bool ``[H, W]`` at the flow's size) and its numbers.
+
+    A pixel x of image a is *reliable* when ``x + flow(x)`` lies in image b, its flow passes the
+    forward-backward check (``bwd``, the b -> a flow), it is textured (``grey``, image a) and the
+    flow maps it onto the same grey value of ``grey_b`` (image b); occlusions, flat regions and
+    wrong flow are not motion. ``scale`` converts the flow's pixels to pixels at ``ref_size``.
+    ``fast``: the per-pixel work in compiled kernels; ``False`` runs the NumPy / OpenCV
+    reference (same masks up to float rounding; the tests compare them).
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    h, w = flow.shape[:2]
+    flow = np.ascontiguousarray(flow, np.float32)
+    if fast:
+        valid, fmag = _reliable_fast(flow, bwd, cfg, grey, grey_b)
+        maps = None
+    else:
+        valid, fmag, maps = _reliable_reference(flow, bwd, cfg, grey, grey_b)
     info: dict = {"valid": float(valid.mean())}
     mag = fmag[::4, ::4][valid[::4, ::4]]
     # a camera that barely moves has no epipolar geometry (any skew-symmetric F explains zero
     # flow, and a walker's motion too): then the static world is a homography (the identity)
     still = mag.size > 0 and float(np.median(mag)) * scale < 2 * cfg.still_flow_px
-    F = None if still else fundamental_from_flow(flow, valid, cfg.f_points, rng, cfg.f_method, cfg.f_threshold / scale)
-    if F is not None:
-        dist = sampson_distance(flow, F)
-        info["model"] = "F"
-    else:
-        dist = _homography_distance(flow, valid, cfg.f_points, rng)
+    model = None if still else fundamental_from_flow(flow, valid, cfg.f_points, rng, cfg.f_method, cfg.f_threshold / scale)
+    info["model"] = "F"
+    if model is None:
+        model = homography_from_flow(flow, valid, cfg.f_points, rng)
         info["model"] = "H"
-        if dist is None:
+        if model is None:
             info["model"] = None
             return np.zeros((h, w), bool), info | {"ratio": 0.0, "centre": 0.0, "median_px": 0.0, "q_px": 0.0}
-    dist *= scale
-    sub = dist[::4, ::4][valid[::4, ::4]]
+    homography = info["model"] == "H"
+    if fast:  # distances only where they count: on the quantile's grid, then in the mask
+        from see3d.curate.kernels import distances_at, model_mask
+
+        sub = distances_at(flow, model, homography, valid, 4)
+    else:
+        dist = transfer_distance(flow, model, maps) if homography else sampson_distance(flow, model)
+        sub = dist[::4, ::4][valid[::4, ::4]]
+    sub = sub * np.float32(scale)
     if sub.size:
         k = min(sub.size - 1, int(cfg.error_quantile * (sub.size - 1)))
         part = np.partition(sub, (sub.size // 2, k))
@@ -181,10 +229,15 @@ def motion_mask(
     else:
         q = med = 0.0
     thr = max(q, cfg.sampson_px)
-    if cfg.sampson_rel > 0:  # flow errors grow with the displacement: so does the tolerance
-        thr = np.maximum(thr, (cfg.sampson_rel * scale) * fmag)
-    raw = (dist > thr) & valid
-    m = cv2.morphologyEx(raw.view(np.uint8), cv2.MORPH_OPEN, _OPEN)
+    # flow errors grow with the displacement: so does the tolerance (``sampson_rel``)
+    if fast:
+        raw = model_mask(flow, model, homography, valid, fmag, thr / scale, cfg.sampson_rel)
+    else:
+        dist = dist * scale
+        if cfg.sampson_rel > 0:
+            thr = np.maximum(thr, (cfg.sampson_rel * scale) * fmag)
+        raw = ((dist > thr) & valid).view(np.uint8)
+    m = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _OPEN)
     m = cv2.dilate(m, _DILATE).view(bool)
     ys, xs = slice(h // 4, h - h // 4), slice(w // 4, w - w // 4)
     info.update(ratio=float(np.count_nonzero(m)) / m.size, centre=float(np.count_nonzero(m[ys, xs])) / max(1, m[ys, xs].size), median_px=med, q_px=q)

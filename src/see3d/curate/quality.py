@@ -17,8 +17,8 @@ from see3d.curate.config import CurateConfig
 from see3d.curate.result import StepResult
 
 
-_CLIPPED = np.zeros(256, np.float32)
-_CLIPPED[:4] = _CLIPPED[252:] = 1.0
+#: grey levels counted as clipped: 0-3 and 252-255
+_CLIP_LOW, _CLIP_HIGH = 4, 251
 
 
 def frame_quality(grey: np.ndarray, ref_size: int = 480, sharpness: bool = True) -> tuple[float, float, float]:
@@ -30,9 +30,8 @@ def frame_quality(grey: np.ndarray, ref_size: int = 480, sharpness: bool = True)
     if s > ref_size:
         k = ref_size / s
         g = cv2.resize(grey, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
-    hist = cv2.calcHist([g], [0], None, [256], [0, 256]).ravel()
-    mean = float(hist @ np.arange(256, dtype=np.float32)) / g.size
-    clipped = float(hist @ _CLIPPED) / g.size
+    mean = float(cv2.mean(g)[0])
+    clipped = 1.0 - cv2.countNonZero(cv2.inRange(g, _CLIP_LOW, _CLIP_HIGH)) / g.size
     if not sharpness:
         return mean, clipped, float("nan")
     lap = cv2.Laplacian(g, cv2.CV_16S, ksize=1)

@@ -23,19 +23,23 @@ from see3d.curate.result import StepResult
 
 
 def edge_score(a: np.ndarray, b: np.ndarray) -> float:
-    """Normalised template score of two same-size edge maps (1 = identical).
+    """Normalised template score of two same-size binary edge maps (1 = identical; any nonzero
+    pixel is an edge, as in Canny's 0 / 255 maps).
 
     For maps of the same size OpenCV's ``TM_CCOEFF_NORMED`` is their correlation coefficient;
-    it is computed directly here (``matchTemplate`` would go through a full-size DFT)."""
-    ea, eb = a.astype(np.float32).ravel(), b.astype(np.float32).ravel()
-    ea -= ea.mean()
-    eb -= eb.mean()
-    na, nb = float(ea @ ea), float(eb @ eb)
-    if na == 0 and nb == 0:
-        return 1.0  # two blank maps: nothing moved that could be seen
-    if na == 0 or nb == 0:
+    for binary maps that is ``(N n_ab - n_a n_b) / sqrt((N n_a - n_a^2)(N n_b - n_b^2))`` from
+    the pixel count ``N``, the edge counts ``n_a``, ``n_b`` and the shared edges ``n_ab``: three
+    counts instead of a full-size correlation (``matchTemplate`` would even go through a DFT)."""
+    a8, b8 = (x if x.dtype == np.uint8 else (x != 0).view(np.uint8) for x in (a, b))
+    n = float(a8.size)
+    na, nb = float(cv2.countNonZero(a8)), float(cv2.countNonZero(b8))
+    nab = float(cv2.countNonZero(cv2.bitwise_and(a8, b8)))
+    va, vb = n * na - na * na, n * nb - nb * nb
+    if va == 0 and vb == 0:
+        return 1.0  # two blank (or full) maps: nothing moved that could be seen
+    if va == 0 or vb == 0:
         return 0.0
-    return float(ea @ eb) / float(np.sqrt(na * nb))
+    return (n * nab - na * nb) / float(np.sqrt(va * vb))
 
 
 def edge_check(greys: Sequence[np.ndarray], cfg: CurateConfig = CurateConfig()) -> StepResult:
@@ -53,7 +57,8 @@ def edge_check(greys: Sequence[np.ndarray], cfg: CurateConfig = CurateConfig()) 
 
 def mean_flow_px(flow: np.ndarray, scale: float = 1.0) -> float:
     """Mean ``|u| + |v|`` of a flow field, times ``scale`` (to pixels at ``ref_size``)."""
-    return float(np.abs(flow).sum(axis=-1).mean()) * scale
+    n = flow.shape[0] * flow.shape[1]
+    return cv2.norm(np.ascontiguousarray(flow, np.float32), cv2.NORM_L1) / max(n, 1) * scale
 
 
 def flow_check(flows: Sequence[np.ndarray], scale: float, cfg: CurateConfig = CurateConfig(), edges: StepResult | None = None) -> StepResult:

@@ -63,39 +63,63 @@ def track_points(greys: Sequence[np.ndarray], n: int = 100, fb_px: float = 1.0) 
     return xy, alive
 
 
-def circle_radius(points: np.ndarray, inliers: float = 0.6, iters: int = 200, rng: np.random.Generator | None = None) -> float:
+def circle_radius(points: np.ndarray, inliers: float = 0.6, iters: int = 200, rng: np.random.Generator | None = None, fast: bool = True) -> float:
     """Radius of the smallest RANSAC circle (through 3 points, or on 2 as a diameter) that holds
     at least ``inliers`` of ``points [N, 2]`` (a point is held when it is inside or on it)."""
+    return float(circle_radii([points], inliers, iters, rng, fast)[0])
+
+
+def circle_radii(tracks: Sequence[np.ndarray], inliers: float = 0.6, iters: int = 200, rng: np.random.Generator | None = None,
+                 fast: bool = True) -> np.ndarray:  # fmt: skip
+    """:func:`circle_radius` of each track (``[N_i, 2]`` points; NaN for fewer than 3). The random
+    draws are those of one call per track, in order, so a batch gives the radii of one-by-one
+    calls. ``fast``: the hypotheses tested in a compiled loop (:mod:`see3d.curate.kernels`);
+    ``False``: all at once with NumPy (the reference; same radii)."""
     rng = rng if rng is not None else np.random.default_rng(0)
-    p = np.asarray(points, np.float64)
-    n = len(p)
-    if n < 3:
-        return float("nan")
-    need = int(np.ceil(inliers * n))
-    tri = rng.integers(0, n, size=(iters, 3))
-    a, b, c = p[tri[:, 0]], p[tri[:, 1]], p[tri[:, 2]]
+    out = np.full(len(tracks), np.nan)
+    use = [i for i, t in enumerate(tracks) if len(t) >= 3]
+    if not use:
+        return out
+    n = np.array([len(tracks[i]) for i in use])
+    p = np.full((len(use), int(n.max()), 2), np.nan)  # tracks padded with NaN (never held)
+    hyp = np.empty((len(use), 5 * iters), np.int64)  # per track: iters triples (a, b, c), iters pairs
+    for k, i in enumerate(use):
+        p[k, : n[k]] = np.asarray(tracks[i], np.float64)
+        tri = rng.integers(0, n[k], size=(iters, 3))
+        pair = rng.integers(0, n[k], size=(iters, 2))
+        hyp[k] = np.concatenate([tri.T.ravel(), pair.T.ravel()])
+    need = np.ceil(inliers * n).astype(np.int64)
+    if fast:
+        from see3d.curate.kernels import smallest_circles
+
+        cand = smallest_circles(p, n.astype(np.int64), hyp, need)
+        return _with_spread(out, use, p, cand)
+    a, b, c, d, e = np.split(np.take_along_axis(p, hyp[..., None], axis=1), 5, axis=1)
     # circumcentre of a, b, c
     A = 2 * (b - a)
     B = 2 * (c - a)
-    E = (b * b).sum(1) - (a * a).sum(1)
-    Fv = (c * c).sum(1) - (a * a).sum(1)
-    G = A[:, 0] * B[:, 1] - A[:, 1] * B[:, 0]
+    E = (b * b).sum(-1) - (a * a).sum(-1)
+    Fv = (c * c).sum(-1) - (a * a).sum(-1)
+    G = A[..., 0] * B[..., 1] - A[..., 1] * B[..., 0]
     good = np.abs(G) > 1e-9
-    cx = np.where(good, (B[:, 1] * E - A[:, 1] * Fv) / np.where(good, G, 1), np.nan)
-    cy = np.where(good, (A[:, 0] * Fv - B[:, 0] * E) / np.where(good, G, 1), np.nan)
-    centres = np.stack([cx, cy], 1)
-    radii = np.linalg.norm(centres - a, axis=1)
-    pair = rng.integers(0, n, size=(iters, 2))
-    centres = np.concatenate([centres, (p[pair[:, 0]] + p[pair[:, 1]]) / 2])
-    radii = np.concatenate([radii, np.linalg.norm(p[pair[:, 0]] - p[pair[:, 1]], axis=1) / 2])
-    ok = np.isfinite(radii)
-    centres, radii = centres[ok], radii[ok]
-    d = np.linalg.norm(p[None, :, :] - centres[:, None, :], axis=2)
-    held = (d <= radii[:, None] * (1 + 1e-9) + 1e-6).sum(1)
-    cand = radii[held >= need]
-    if cand.size:
-        return float(cand.min())
-    return float(np.linalg.norm(p - p.mean(0), axis=1).max())  # no hypothesis holds enough: the enclosing size
+    Gs = np.where(good, G, 1)
+    cx = np.where(good, (B[..., 1] * E - A[..., 1] * Fv) / Gs, np.nan)
+    cy = np.where(good, (A[..., 0] * Fv - B[..., 0] * E) / Gs, np.nan)
+    centres = np.concatenate([np.stack([cx, cy], -1), (d + e) / 2], axis=1)  # [K, 2 iters, 2]
+    radii = np.concatenate([np.linalg.norm(centres[:, :iters] - a, axis=-1), np.linalg.norm(d - e, axis=-1) / 2], axis=1)
+    with np.errstate(invalid="ignore"):
+        dx = p[:, None, :, 0] - centres[:, :, None, 0]  # [K, 2 iters, L]
+        dy = p[:, None, :, 1] - centres[:, :, None, 1]
+        held = (np.sqrt(dx * dx + dy * dy) <= radii[..., None] * (1 + 1e-9) + 1e-6).sum(-1)
+    cand = np.where(np.isfinite(radii) & (held >= need[:, None]), radii, np.inf).min(1)
+    return _with_spread(out, use, p, cand)
+
+
+def _with_spread(out: np.ndarray, use: list[int], p: np.ndarray, cand: np.ndarray) -> np.ndarray:
+    """``out[use] = cand``, and where no hypothesis held enough points the enclosing size."""
+    spread = np.nanmax(np.linalg.norm(p - np.nanmean(p, axis=1, keepdims=True), axis=-1), axis=1)
+    out[use] = np.where(np.isfinite(cand), cand, spread)
+    return out
 
 
 def viewpoint_check(greys: Sequence[np.ndarray], cfg: CurateConfig = CurateConfig(), rng: np.random.Generator | None = None) -> StepResult:
@@ -109,7 +133,7 @@ def viewpoint_check(greys: Sequence[np.ndarray], cfg: CurateConfig = CurateConfi
     xy, alive = track_points(greys, cfg.tracks, cfg.track_fb_px / to_ref)
     span = alive.sum(0)
     judged = np.flatnonzero(span >= max(3, int(np.ceil(cfg.track_min_span * T))))
-    radii = np.array([circle_radius(xy[: span[i], i], cfg.circle_inliers, cfg.circle_iters, rng) for i in judged]) * to_ref
+    radii = circle_radii([xy[: span[i], i] for i in judged], cfg.circle_inliers, cfg.circle_iters, rng) * to_ref
     n = int(len(radii))
     r = StepResult("viewpoint", {"tracks": int(xy.shape[1]), "judged": n})
     if n == 0:
