@@ -58,7 +58,7 @@ def bench_decode(path: Path, size: int = 480, stride: int = 2) -> dict:
     st = DecodeStats()
     t, c = time.perf_counter(), time.process_time()
     n = sum(1 for _ in iter_video(path, size, stride, stats=st, threads=1))
-    return {"frames": n, "decoded": st.decoded, "cpu": time.process_time() - c, "wall": time.perf_counter() - t, "size": st.size}
+    return {"frames": n, "decoded": st.decoded, "cpu": time.process_time() - c, "wall": time.perf_counter() - t, "size": st.size, "fps": st.fps}
 
 
 def bench_stack(path: Path, all_scores: bool, write: bool = True) -> dict:
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
         stages = " ".join(f"{k} {1000 * s / n:.2f}" for k, s in sorted(filt["stages_wall"].items())) + f" decode {1000 * filt['decode_wall'] / n:.2f}"
         print(f"{v.name:34s} {n:6d} {fps['decode']:7.0f} {fps['filters']:8.1f} {fps['writing']:10.1f} {fps['default']:8.1f}  {stages}")
         d = best["default"]
-        print(f"{'':34s} decoded at {best['decode']['size'][0]}x{best['decode']['size'][1]}, {v.stat().st_size * 8 / 1e6 / max(best['decode']['decoded'] / 30.0, 1e-9):.2f} Mbit/s at 30 fps; "
+        print(f"{'':34s} decoded at {best['decode']['size'][0]}x{best['decode']['size'][1]}, {v.stat().st_size * 8 / 1e6 / max(best['decode']['decoded'] / best['decode']['fps'], 1e-9):.2f} Mbit/s at {best['decode']['fps']:g} fps; "
               f"default run: {d['clips']} clips, {d['kept']} kept, dropped as {d['reasons'] or '-'}")  # fmt: skip
         out["videos"][v.name] = {**best, "fps": fps}
     if args.json:

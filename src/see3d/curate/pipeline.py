@@ -9,11 +9,8 @@ and returns everything the driver writes. The same input gives the same bytes on
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
-import os
-import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -30,7 +27,7 @@ from see3d.curate.flow import make_flow
 from see3d.curate.quality import quality_check
 from see3d.curate.result import StepResult, clean
 from see3d.curate.semantic import make_detector, semantic_check
-from see3d.curate.shots import ShotDetector, split_clips
+from see3d.curate.shots import ShotDetector, halve_to, split_clips
 from see3d.curate.static import edge_check, flow_check
 from see3d.curate.viewpoint import viewpoint_check
 
@@ -156,30 +153,6 @@ class InputResult:
     stats: dict
 
 
-_ALLOCATOR_TUNED = False
-
-
-def tune_allocator() -> bool:
-    """Keep freed memory in the process (glibc only; once per process; ``SEE3D_CURATE_MALLOC=0``
-    turns it off). A video's frames, flows and masks are 0.1-1.2 MB arrays allocated and freed
-    thousands of times; by default glibc returns such blocks to the kernel and page-faults them
-    back in on the next allocation, which cost ~10% of a curation worker's CPU time in system
-    calls (docs/curate.md). With the mmap and trim thresholds raised the blocks are reused; a
-    worker's memory stays at its peak (one clip's arrays, ~100-200 MB at 480p) until it exits."""
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED or os.environ.get("SEE3D_CURATE_MALLOC", "1") == "0" or not sys.platform.startswith("linux"):
-        return _ALLOCATOR_TUNED
-    _ALLOCATOR_TUNED = True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
-        ok = libc.mallopt(m_mmap_threshold, 32 * 2**20) == 1  # glibc's largest allowed value
-        ok = libc.mallopt(m_trim_threshold, 1 * 2**30) == 1 and ok
-    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
-        ok = False
-    return ok
-
-
 def input_uid(source: str) -> str:
     """12 hex digits naming an input (from its path as given to the run)."""
     return hashlib.sha1(source.encode()).hexdigest()[:12]
@@ -201,8 +174,9 @@ def thumbnail_strip(rgbs: Sequence[np.ndarray], n: int = 6, height: int = 64) ->
     idx = np.linspace(0, len(rgbs) - 1, min(n, len(rgbs))).round().astype(int)
     tiles = []
     for i in idx:
-        h, w = rgbs[i].shape[:2]
-        tiles.append(cv2.resize(rgbs[i], (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA))
+        small = halve_to(rgbs[i], height)  # 2x reductions first: a direct one costs ~10x more
+        h, w = small.shape[:2]
+        tiles.append(cv2.resize(small, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA))
     return np.hstack(tiles)
 
 
@@ -215,7 +189,6 @@ def process_input(index: int, source: str, cfg: CurateConfig = CurateConfig(), t
 
     ``threads``: OpenCV and decoder threads (1 in pool workers: parallelism is over inputs)."""
     cv2.setNumThreads(int(threads))
-    tune_allocator()
     t_start, c_start = time.perf_counter(), time.process_time()
     uid = input_uid(source)
     path = Path(source)
