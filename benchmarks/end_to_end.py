@@ -44,7 +44,7 @@ def single_view(seed: int, kind: str, size: int, frames: int, eval_frames: int, 
     from see3d.camera import TrajectoryConfig, make_trajectory
     from see3d.gs import GSTrainConfig, fit_gaussians, render_views
     from see3d.gs.reconstruct import fuse_point_cloud
-    from see3d.pipeline.generate import GenerateConfig, generate_views
+    from see3d.pipeline.single_view import GenerateConfig, generate_views
     from see3d.pipeline.sparse import estimate_depths
     from see3d.synth import render, render_clip
 

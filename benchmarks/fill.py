@@ -202,7 +202,7 @@ def main() -> int:
 def long_trajectory(n_scenes: int, size: int, frames: int, group: int, model: str | None, seed: int, anchors=(4,)) -> None:
     """generate_views along an orbit: Telea vs MVD from the input alone vs MVD autoregressive
     (``anchors``: the ``max_anchors`` values to run, one variant each)."""
-    from see3d.pipeline.generate import GenerateConfig, generate_views
+    from see3d.pipeline.single_view import GenerateConfig, generate_views
     from see3d.synth import render_clip, render_views
 
     kinds = ("room", "objects", "street")

@@ -32,7 +32,7 @@ def main() -> int:
 
     from see3d.mvd import default_model_path
     from see3d.pipeline.examples import load_example
-    from see3d.pipeline.generate import GenerateConfig, generate_views
+    from see3d.pipeline.single_view import GenerateConfig, generate_views
 
     model = Path(args.model) if args.model else default_model_path()
     ex = load_example("motorcycle")

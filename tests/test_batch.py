@@ -125,9 +125,7 @@ def test_batch_refuses_inputs_beside_it_and_foreign_folders(tmp_path, capsys):
 
 def test_ctrl_c_stops_the_batch_and_keeps_what_finished(photos, tmp_path, monkeypatch):
     """Ctrl-C during a job: the batch stops (no further job), results.jsonl keeps the finished ones."""
-    import importlib
-
-    pg = importlib.import_module("see3d.pipeline.generate")
+    import see3d.pipeline.single_view as pg
     root, _ = photos
     jobs = _jobs(root, [{"name": f"j{i}", "input": "in/p0.png", "frames": 2} for i in range(3)], "ctrlc.jsonl")
     real = pg.generate_views

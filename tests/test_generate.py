@@ -175,7 +175,7 @@ def test_generate_with_gaussians(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def synth_orbit():  # ~20 s of CPU (two fills of 11 views with the bundled model)
     """A tiny held-out synth room, generated along a 12-frame orbit from its first view, both ways."""
-    from see3d.pipeline.generate import GenerateConfig, generate_views
+    from see3d.pipeline.single_view import GenerateConfig, generate_views
     from see3d.synth import render_clip
 
     clip = render_clip(seed=1_000_003, frames=2, size=64, kind="room", trajectory="orbit")

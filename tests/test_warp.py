@@ -465,3 +465,28 @@ def test_compiled_kernel_leaves_the_llvm_options_alone(monkeypatch):
     assert not entered
     np.testing.assert_array_equal(first.rgb, again.rgb)
     assert first.mask.all()  # the identity warp covers everything
+
+
+def test_compiled_warp_keeps_torch_thread_count():
+    """Running the numba warp (which asks numba for its thread count) leaves PyTorch's intra-op
+    threads as OMP_NUM_THREADS set them: numba's OpenMP layer used to reset the shared runtime's
+    count to every CPU."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, numpy as np\n"
+        "from see3d.camera import Intrinsics\n"
+        "from see3d.warp import warp_views\n"
+        "before = torch.get_num_threads()\n"
+        "intr = Intrinsics(40.0, 40.0, 15.5, 11.5, 32, 24)\n"
+        "rgb, depth = np.zeros((24, 32, 3), np.float32), np.ones((24, 32), np.float32)\n"
+        "warp_views(rgb[None], depth[None], intr.K[None], np.eye(4)[None], intr.K[None], np.eye(4)[None], 32, 24, backend='numba')\n"
+        "print(before, torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "2"}
+    env.pop("NUMBA_THREADING_LAYER", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["1", "1"]

@@ -6,15 +6,26 @@ numba's ``parallel=True`` drivers, whose parfor compilation added ~5 s per drive
 first call in a fresh install (measured: the warp's ``prange`` driver 11.7 s vs 6.2 s for
 the code it wraps), and it avoids numba's OpenMP threading layer spinning on a busy CPU.
 The thread count is numba's (``NUMBA_NUM_THREADS`` / :func:`numba.set_num_threads`).
+
+Asking numba for that count starts its threading layer. Its default layer, OpenMP, shares the
+OpenMP runtime with PyTorch and sets that runtime's thread count to ``NUMBA_NUM_THREADS`` (all
+CPUs), so PyTorch's intra-op threads changed from ``OMP_NUM_THREADS`` behind the user's back
+(1 -> 2 here, and a 30x slower fill on a loaded machine). No kernel here is ``parallel=True``,
+so numba gets its own ``workqueue`` layer, which leaves OpenMP alone (unless
+``NUMBA_THREADING_LAYER`` says otherwise).
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
+
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
 
 __all__ = ["num_threads", "run_lanes"]
 

@@ -139,7 +139,7 @@ def generate_cmd(
                 how = "given" if fov is not None else "GUESSED (no --fx/--fov given)"
                 print(f"intrinsics: field of view {guess:g} deg {how} -> focal {intr.fx:.1f} px for {W}x{H}", file=sys.stderr)
     intr.check_principal_point()
-    from see3d.pipeline.generate import fit_size
+    from see3d.pipeline.single_view import fit_size
 
     if true_depth is not None and true_depth.shape != (H, W):
         raise See3DError(f"depth map size {true_depth.shape[1]}x{true_depth.shape[0]} does not match the image {W}x{H}")

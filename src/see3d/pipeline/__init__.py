@@ -1,5 +1,5 @@
 """Orchestration of the stages into user-facing jobs."""
 
-from see3d.pipeline.generate import GenerateConfig, GenerateResult, generate, generate_views
+from see3d.pipeline.single_view import GenerateConfig, GenerateResult, generate, generate_views
 
 __all__ = ["GenerateConfig", "GenerateResult", "generate", "generate_views"]

@@ -241,7 +241,7 @@ def write_edit(
         fps = float(src.run.get("config", {}).get("fps", 12.0))
         write_video(tmp / "video.mp4", iter(result.views), fps=fps)
         from see3d.io import write_point_ply
-        from see3d.pipeline.generate import _input_point_cloud
+        from see3d.pipeline.single_view import _input_point_cloud
 
         i0 = src.input_index
         pts, cols = _input_point_cloud(result.edited_input.astype(np.float32) / 255.0, src.depths[i0], src.intrinsics[i0], 400_000, 0)
@@ -261,7 +261,7 @@ def write_edit(
 
 
 def _refit(src: EditSource, result: EditResult, tmp: Path, progress: bool) -> None:
-    from see3d.pipeline.generate import GenerateConfig, GenerateResult, _fit_gaussians
+    from see3d.pipeline.single_view import GenerateConfig, GenerateResult, _fit_gaussians
 
     cfg_src = src.run.get("config", {})
     keys = ("gs_iterations", "gs_max_size", "gs_max_gaussians", "seed", "fps")

@@ -421,7 +421,7 @@ def densify_views(
 
     ``depths [S, H, W]``: given depths in the poses' units (skips estimation and alignment).
     """
-    from see3d.pipeline.generate import fill_depth_holes
+    from see3d.pipeline.single_view import fill_depth_holes
     from see3d.warp import warp_views
 
     cfg = config.validate()
