@@ -396,6 +396,8 @@ def test_dataset_outputs_and_bad_inputs(synth_videos, tmp_path):
     summary = (ds / "summary.md").read_text()
     assert "| keep |" in summary and "unreadable" in summary and "frames per CPU-second" in summary
     assert "Semantic filter: off" in summary and all(f"thumbs/{k}.jpg" in summary for k in keys)
+    kept_lines = [ln for ln in summary.splitlines() if ln.startswith("- `")]
+    assert kept_lines and all(ln.endswith(" frames") and " s, " in ln for ln in kept_lines)  # "0.0-3.1 s, 24 frames"
     assert not list((ds / "parts").iterdir())  # everything packed
 
 

@@ -285,7 +285,11 @@ class CurateDataset:
             )
         lines += ["", "## Kept clips", ""]
         for r in kept[:max_thumbs]:
-            lines.append(f"- `{r['clip']}` {Path(r['source']).name} {r['start']}-{r['end']} {r['time_unit']}, {r['frames']} frames")
+            if r["time_unit"] == "s":
+                span = f"{r['start']:.1f}-{r['end']:.1f} s"
+            else:  # a photo walk: image numbers
+                span = f"images {int(r['start'])}-{int(r['end'])}"
+            lines.append(f"- `{r['clip']}` {Path(r['source']).name}, {span}, {r['frames']} frames")
             lines.append(f"  ![{r['clip']}](thumbs/{r['clip']}.jpg)")
         if len(kept) > max_thumbs:
             lines.append(f"- ... and {len(kept) - max_thumbs} more (thumbs/)")
