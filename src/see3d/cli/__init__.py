@@ -21,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 train_app = typer.Typer(help="Train the bundled models (depth, multi-view diffusion).", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate models against ground truth (depth benchmarks).", no_args_is_help=True)

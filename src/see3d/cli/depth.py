@@ -160,7 +160,7 @@ def depth_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output (warnings still print)."),
     overwrite: bool = overwrite_option(),
 ) -> None:
-    """Metric depth for one image or a folder: OUT/<name>.depth.npy (metres), a 16-bit PNG
+    """Metric depth for one image or a folder: `OUT/<name>.depth.npy` (metres), a 16-bit PNG
     (scale in its name and metadata), a coloured preview and a metric point cloud (.ply).
 
     Example: see3d depth photo.jpg --fx 1450 -o out/

@@ -59,14 +59,14 @@ def generate_cmd(
     t2i: Optional[str] = typer.Option(None, "--t2i", help="--prompt: text-to-image model, a diffusers pipeline folder or a cached published model (`see3d weights get tiny-sd`; the default name)."),
     t2i_steps: int = typer.Option(25, "--t2i-steps", min=1, max=1000, help="--prompt: denoising steps of the text-to-image model."),
     t2i_size: int = typer.Option(512, "--t2i-size", min=8, max=4096, help="--prompt: side of the square picture, pixels (a multiple of 8)."),
-    batch: Optional[Path] = typer.Option(None, "--batch", help="Run every job of a JSON-lines file (one object per line: input | example | prompt, and any option of this command by name) into OUT/<name>/; OUT/results.jsonl records each job's status, time and error; a rerun skips finished jobs. Options given beside --batch are every job's defaults."),
+    batch: Optional[Path] = typer.Option(None, "--batch", help="Run every job of a JSON-lines file (one object per line: input | example | prompt, and any option of this command by name) into `OUT/<name>/`; OUT/results.jsonl records each job's status, time and error; a rerun skips finished jobs. Options given beside --batch are every job's defaults."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     overwrite: bool = overwrite_option(),
 ) -> None:
     """Turn one photo into novel views along a camera path.
 
-    Writes OUT/views/*.png, masks/*.png (255 = seen in the input), depth/*.npy,
+    Writes `OUT/views/*.png`, `masks/*.png` (255 = seen in the input), `depth/*.npy`,
     transforms.json, video.mp4, points.ply and a 3D Gaussian Splatting scene
     (scene.ply, scene.splat, splats.mp4; --no-gaussians skips the fit).
 

@@ -20,7 +20,7 @@ def mesh_cmd(
     voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel edge in metres (default: the longest side of the scene's bounds / --resolution)."),
     resolution: int = typer.Option(256, "--resolution", min=8, max=1024, help="Voxels along the longest side of the scene's bounds when no --voxel-size is given."),
     trunc: float = typer.Option(4.0, "--trunc", min=1.0, help="Truncation distance of the signed distance, in voxels."),
-    generated_weight: float = typer.Option(0.5, "--generated-weight", min=0.0, max=1.0, help="Weight of generated pixels (masks/*.png == 0) against pixels seen in the input photo (1); 0 fuses only what the photo saw."),
+    generated_weight: float = typer.Option(0.5, "--generated-weight", min=0.0, max=1.0, help="Weight of generated pixels (`masks/*.png` == 0) against pixels seen in the input photo (1); 0 fuses only what the photo saw."),
     min_faces: int = typer.Option(32, "--min-faces", min=0, help="Remove connected pieces with fewer faces than this (floaters)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
     overwrite: bool = overwrite_option(),

@@ -104,12 +104,12 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @app.command("mvd")
     def mvd_cmd(
         refs: Path = typer.Option(..., "--refs", help="Folder of clean reference images (reference_images/)."),
-        warps: Path = typer.Option(..., "--warps", help="Folder with warp_*.png and mask_*.png (mask > 0.9*255 = visible)."),
+        warps: Path = typer.Option(..., "--warps", help="Folder with `warp_*.png` and `mask_*.png` (mask > 0.9*255 = visible)."),
         out: Path = typer.Option(Path("predict"), "--out", "-o", help="Output folder for predict_*.png."),
         model: Optional[Path] = typer.Option(None, "--model", help="Model folder (default: the bundled small model), or the root of the See3D release (unet/, vae/, scheduler/, text_encoder/, tokenizer/, CLIP-ViT-H-14-laion2B-s32B-b79K/)."),
         variant: str = typer.Option("auto", "--variant", help="See3D release: which UNet, single | sparse (auto: single for one reference, sparse for more)."),
-        io: str = typer.Option("kept", "--io", help="kept: aspect ratio kept, visible pixels pasted back at full resolution, predict_<id>.png (default) | published: the published script's files (512x512, whole generated image, predict_<warp file>.jpg; See3D release only)."),
-        sr: bool = typer.Option(False, "--sr", help="See3D release, --io published: also run the super-resolution stage (unet/SR at 1024x1024), SR_predict_<warp file>.jpg."),
+        io: str = typer.Option("kept", "--io", help="kept: aspect ratio kept, visible pixels pasted back at full resolution, `predict_<id>.png` (default) | published: the published script's files (512x512, whole generated image, `predict_<warp file>.jpg`; See3D release only)."),
+        sr: bool = typer.Option(False, "--sr", help="See3D release, --io published: also run the super-resolution stage (unet/SR at 1024x1024), `SR_predict_<warp file>.jpg`."),
         steps: Optional[int] = typer.Option(None, "--steps", help="Sampling steps (default: the model's; the release: 50, SR 30)."),
         guidance: Optional[float] = typer.Option(None, "--guidance", help="Guidance scale g of (1+g) cond - g uncond (default: the model's; the release: 2.0, SR 1.0)."),
         samples: Optional[int] = typer.Option(None, "--samples", help="Samples averaged per view."),

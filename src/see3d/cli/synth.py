@@ -34,7 +34,7 @@ def write_clip(clip, folder: Path, meta: dict, video: bool = False) -> None:
 def synth_cmd(
     out: Path = typer.Option(..., "-o", "--out", help="Output folder: new or empty, or an earlier see3d output with --overwrite; written atomically when the job succeeds."),
     seed: int = typer.Option(0, "--seed", min=0, help="Scene seed (the first one with --clips)."),
-    clips: int = typer.Option(1, "--clips", min=1, max=100000, help="Number of clips (seeds SEED, SEED+1, ...); more than one go to OUT/clip_<seed>/."),
+    clips: int = typer.Option(1, "--clips", min=1, max=100000, help="Number of clips (seeds SEED, SEED+1, ...); more than one go to `OUT/clip_<seed>/`."),
     frames: int = typer.Option(20, "--frames", "-n", min=1, max=2000, help="Frames per clip."),
     size: int = typer.Option(256, "--size", min=8, max=8192, help="Image width and height (see --height)."),
     height: Optional[int] = typer.Option(None, "--height", min=8, max=8192, help="Image height if it differs from --size (then --size is the width)."),
@@ -50,7 +50,7 @@ def synth_cmd(
 ) -> None:
     """Render procedural scenes (rooms, objects on a ground plane, streets) with exact metric depth.
 
-    Writes OUT/images/*.png, OUT/depth/*.npy (camera-z metres, 0 = sky) and
+    Writes `OUT/images/*.png`, `OUT/depth/*.npy` (camera-z metres, 0 = sky) and
     OUT/transforms.json (OpenGL camera-to-world, as nerfstudio / instant-ngp read it).
 
     Example: see3d synth -o out/room0 --seed 0 --frames 20 --size 256 --video
