@@ -65,3 +65,26 @@ def tiny_model():
 def image(rng) -> np.ndarray:
     """A 70x45 random uint8 photo (depth backend tests)."""
     return rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def phone_video():
+    """``write(path, frames)``: an H.264 file as phones record portrait video: every frame
+    (``[H, W, 3]`` uint8, H > W) stored turned on its side (W x H) with a -90 degree display
+    rotation, so a player (and see3d) shows ``frames`` upright."""
+    import av
+
+    def write(path, frames) -> None:
+        with av.open(str(path), "w") as c:
+            s = c.add_stream("libx264", rate=10)
+            s.height, s.width = frames[0].shape[1], frames[0].shape[0]
+            s.pix_fmt = "yuv420p"
+            s.options = {"crf": "12"}
+            s.set_display_rotation(-90)  # show = stored turned 90 degrees clockwise
+            for f in frames:
+                for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(f, 1)), format="rgb24")):
+                    c.mux(p)
+            for p in s.encode():
+                c.mux(p)
+
+    return write

@@ -174,6 +174,18 @@ def test_motion_mask_and_dynamic_check():
     assert r.drop and r.reason == "dynamic" and len(r.scores["mask_ratio"]) == len(fw)
 
 
+def test_decode_shows_portrait_phone_video_upright(tmp_path, phone_video):
+    """Frames come upright and at the displayed size (portrait), analysed at <= size on the short side."""
+    walk = camera_clip("translate", seed=0, frames=8, size=(160, 96))  # portrait 96 x 160
+    phone_video(tmp_path / "phone.mp4", list(walk))
+    frames, st = decode(tmp_path / "phone.mp4", size=48, stride=1)
+    assert st.source_size == (96, 160) and st.size == (48, 80)
+    small = cv2.resize(walk[3], (48, 80), interpolation=cv2.INTER_AREA).astype(float)
+    assert frames[3].rgb.shape == (80, 48, 3) and np.abs(frames[3].rgb - small).mean() < 8
+    turned = cv2.resize(np.rot90(walk[3], 1), (48, 80), interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(frames[3].rgb - turned).mean() > 2 * np.abs(frames[3].rgb - small).mean()
+
+
 @pytest.fixture(scope="module")
 def flow_pairs():
     """Grey frame pairs with forward and backward DIS flow: a walking camera (480 x 640, so the

@@ -159,6 +159,17 @@ def test_video_round_trip(tmp_path):
         read_video(tmp_path / "empty.mp4")
 
 
+def test_read_video_applies_display_rotation(tmp_path, phone_video):
+    """A portrait phone video (landscape frames + a -90 degree display matrix) reads upright."""
+    frames = [np.zeros((64, 32, 3), np.uint8) for _ in range(4)]
+    for f in frames:
+        f[:8] = (255, 0, 0)  # red along the top of the portrait picture
+    phone_video(tmp_path / "phone.mp4", frames)
+    back, _ = read_video(tmp_path / "phone.mp4")
+    assert back[0].shape == (64, 32, 3)
+    assert back[0][:6, :, 0].mean() > 200 and back[0][12:, :, 0].mean() < 30
+
+
 def test_point_ply_round_trip(tmp_path, rng):
     pts = rng.normal(size=(100, 3)).astype(np.float32)
     cols = rng.integers(0, 255, (100, 3)).astype(np.uint8)

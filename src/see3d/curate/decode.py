@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from see3d.errors import See3DError
+from see3d.io.video import display_turns, upright
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -63,7 +64,8 @@ def analysis_shape(width: int, height: int, size: int) -> tuple[int, int]:
 
 def iter_video(path: str | Path, size: int = 480, stride: int = 2, max_seconds: float | None = None,
                stats: DecodeStats | None = None, threads: int = 0) -> Iterator[Frame]:  # fmt: skip
-    """Frames of a video: every ``stride``-th decoded frame, short side <= ``size``, RGB uint8.
+    """Frames of a video: every ``stride``-th decoded frame, short side <= ``size``, RGB uint8,
+    upright as a player shows them (the stream's display rotation applied).
 
     Decoding uses the codec's frame/slice threads (``threads=0``: FFmpeg's automatic count).
     Frames that are skipped by ``stride`` are decoded (codecs need them) but never converted.
@@ -123,14 +125,18 @@ def iter_video(path: str | Path, size: int = 480, stride: int = 2, max_seconds: 
                     return
                 if i % stride:
                     continue
+                turns = display_turns(fr)  # portrait phone videos: landscape frames + a display rotation
                 if shape is None:
-                    stats.source_size = (fr.width, fr.height)
-                    shape = analysis_shape(fr.width, fr.height, size)
+                    shown = (fr.height, fr.width) if turns % 2 else (fr.width, fr.height)
+                    stats.source_size = shown
+                    shape = analysis_shape(*shown, size)
                     stats.size = shape
-                if (fr.width, fr.height) == shape:
+                dec = (shape[1], shape[0]) if turns % 2 else shape  # the size before turning
+                if (fr.width, fr.height) == dec:
                     rgb = fr.to_ndarray(format="rgb24")
                 else:
-                    rgb = fr.to_ndarray(width=shape[0], height=shape[1], format="rgb24", interpolation="AREA")
+                    rgb = fr.to_ndarray(width=dec[0], height=dec[1], format="rgb24", interpolation="AREA")
+                rgb = upright(rgb, turns)
                 frame = Frame(stats.analysed, i, t, rgb)
                 stats.analysed += 1
                 yield frame

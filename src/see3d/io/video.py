@@ -50,8 +50,25 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 12.
     return n
 
 
+def display_turns(frame) -> int:
+    """Quarter turns counterclockwise (0-3) that show a decoded PyAV frame upright, from its
+    display matrix (phones store portrait video as landscape frames rotated by -90 degrees)."""
+    r = getattr(frame, "rotation", 0) or 0
+    return int(round(float(r) / 90.0)) % 4
+
+
+def upright(img: np.ndarray, turns: int) -> np.ndarray:
+    """``img`` turned ``turns`` quarter turns counterclockwise (``display_turns``)."""
+    if turns % 4 == 0:
+        return img
+    import cv2
+
+    return cv2.rotate(img, {1: cv2.ROTATE_90_COUNTERCLOCKWISE, 2: cv2.ROTATE_180, 3: cv2.ROTATE_90_CLOCKWISE}[turns % 4])
+
+
 def read_video(path: str | Path, max_frames: int | None = None, step: int = 1) -> tuple[list[np.ndarray], float]:
-    """Decode a video to uint8 RGB frames; returns ``(frames, fps)``. Undecodable tails are dropped."""
+    """Decode a video to uint8 RGB frames, upright as a player shows them (display rotation
+    applied); returns ``(frames, fps)``. Undecodable tails are dropped."""
     import av
 
     path = Path(path)
@@ -69,7 +86,7 @@ def read_video(path: str | Path, max_frames: int | None = None, step: int = 1) -
             try:
                 for i, fr in enumerate(c.decode(s)):
                     if i % step == 0:
-                        frames.append(fr.to_ndarray(format="rgb24"))
+                        frames.append(upright(fr.to_ndarray(format="rgb24"), display_turns(fr)))
                     if max_frames is not None and len(frames) >= max_frames:
                         break
             except av.error.InvalidDataError:
