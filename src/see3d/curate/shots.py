@@ -1,9 +1,9 @@
 """Shot splitting and clipping.
 
 Cuts come from PySceneDetect's ``ContentDetector`` (HSV content change between consecutive
-frames), fed the decoded frames from memory (downscaled to ~120 px high by exact halvings, OpenCV's fast path: the score
-is a mean over pixels, so the size barely matters and the detector costs ~0.1 ms a frame). Cuts are
-reported on the frame where they happen (the detector's "suppress" flash filter), so a stream
+frames), fed the decoded frames from memory, halved to 120-239 px on the short side (exact 2x
+reductions, OpenCV's fast path; the score is a mean over pixels, so the size barely matters and
+the detector costs ~0.1 ms a frame). Cuts are reported on the frame where they happen (the detector's "suppress" flash filter), so a stream
 can be split as it is decoded. Each shot is then cut into clips of ``clip_frames`` frames; a
 remainder shorter than ``min_clip_frames`` becomes a clip of its own that the quality step drops
 as ``too_few_frames`` (every frame is accounted for in the report).
@@ -20,7 +20,7 @@ import numpy as np
 from see3d.curate.decode import Frame
 from see3d.errors import See3DError
 
-#: height of the frames the shot detector sees
+#: the shot detector's frames are halved while the halves' short side stays >= this
 DETECT_HEIGHT = 120
 
 

@@ -33,7 +33,7 @@ def edge_score(a: np.ndarray, b: np.ndarray) -> float:
     a8, b8 = (x if x.dtype == np.uint8 else (x != 0).view(np.uint8) for x in (a, b))
     n = float(a8.size)
     na, nb = float(cv2.countNonZero(a8)), float(cv2.countNonZero(b8))
-    nab = float(cv2.countNonZero(cv2.bitwise_and(a8, b8)))
+    nab = float(cv2.countNonZero(cv2.min(a8, b8)))  # nonzero where both are
     va, vb = n * na - na * na, n * nb - nb * nb
     if va == 0 and vb == 0:
         return 1.0  # two blank (or full) maps: nothing moved that could be seen
