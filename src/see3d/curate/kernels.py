@@ -1,10 +1,12 @@
-"""Fused per-pixel kernels of the dynamic filter (numba, one thread, compiled once and cached on
-disk).
+"""Compiled kernels of the curation filters (numba, one thread, compiled once and cached on
+disk): the dynamic filter's per-pixel tests and distances, the small-viewpoint filter's circle
+fits.
 
 :func:`see3d.curate.dynamic.motion_mask` needs, per pixel of a frame pair, a handful of tests
 (target inside the image, forward-backward consistency, photometric match) and the Sampson
-distance to the pair's epipolar geometry. Written with NumPy and OpenCV that is ~40 full-size
-temporaries a pair; here it is two passes over the pixels. The NumPy / OpenCV versions
+distance to the pair's epipolar geometry (or the transfer distance to a homography). Written with
+NumPy and OpenCV that is ~40 full-size temporaries a pair; here it is two passes over the pixels
+and one over a 1/16 grid for the distance quantile. The NumPy / OpenCV versions
 (:func:`see3d.curate.flow.fb_consistent`, :func:`see3d.curate.flow.warp_back`,
 :func:`see3d.curate.dynamic.sampson_distance`) stay as the reference the tests hold these to
 (``motion_mask(..., fast=False)`` runs them).
