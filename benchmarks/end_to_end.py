@@ -2,7 +2,8 @@
 
 Part 1, single view (held-out ``see3d.synth`` scenes): one input view -> depth (true, the
 bundled ``tiny`` model, or the tiny model's depth rescaled to the true median) -> ``see3d generate``'s orbit views (warp + fill: the bundled multi-view
-model, Telea, or no filling with the holes masked out of the fit) -> 3DGS fit on those views ->
+model filling every view from the input alone (its default) or autoregressively in groups of 4,
+Telea, or no filling with the holes masked out of the fit) -> 3DGS fit on those views ->
 renders at true cameras along an orbit about the input (other angles than the generated ones),
 PSNR / SSIM against the scene's true renders there.
 
@@ -63,9 +64,14 @@ def single_view(seed: int, kind: str, size: int, frames: int, eval_frames: int, 
     scaled = tiny * float(np.median(clip.depth[0][ok] / tiny[ok]))
     depths = {"true": true_d, "tiny": tiny, "tiny x true median scale": scaled}
     rows = {}
-    for depth_name, fill in (("true", "mvd"), ("true", "telea"), ("true", "none"), ("tiny", "mvd"), ("tiny x true median scale", "mvd")):
+    variants = (("true", "mvd"), ("true", "mvd groups of 4"), ("true", "telea"), ("true", "none"), ("tiny", "mvd"), ("tiny x true median scale", "mvd"))
+    for depth_name, fill in variants:
         t0 = time.perf_counter()
-        res = generate_views(img, depths[depth_name], K, GenerateConfig(frames=frames, fill="telea" if fill == "none" else fill, gaussians=False, seed=0))
+        # "mvd": generate's default for the bundled model (every view from the input alone, --group 0);
+        # "mvd groups of 4": autoregressive (--group 4, the default with the See3D release)
+        gcfg = GenerateConfig(frames=frames, fill={"none": "telea", "mvd groups of 4": "mvd"}.get(fill, fill), gaussians=False, seed=0,
+                              group=4 if fill == "mvd groups of 4" else None)  # fmt: skip
+        res = generate_views(img, depths[depth_name], K, gcfg)
         poses_w = np.stack([c2w @ p for p in res.poses])
         pw = None
         d_init = res.depths

@@ -46,10 +46,10 @@ def generate_cmd(
     fov: Optional[float] = typer.Option(None, "--fov", help=f"Field of view in degrees across the longer side (used when no --fx; default guess {60:g})."),
     trajectory: str = typer.Option("orbit", "--trajectory", "-t", help="orbit | dolly | pan | spiral | a pose file (.json list of 4x4 OpenCV c2w, .npy, .txt, or transforms.json); the file's first pose is the input camera."),
     frames: int = typer.Option(12, "--frames", "-n", min=1, max=2000, help="Number of views (the first is the input camera)."),
-    fill: str = typer.Option("mvd", "--fill", help="Hole filler: mvd (the multi-view diffusion model, on a CUDA GPU when PyTorch sees one; 14-18 s for the 12-view example on 2 CPU cores) | telea | ns (OpenCV inpainting: a second or two) | auto (= mvd)."),
+    fill: str = typer.Option("mvd", "--fill", help="Hole filler: mvd (the multi-view diffusion model, on a CUDA GPU when PyTorch sees one; 17-20 s for the 12-view example on 2 CPU cores) | telea | ns (OpenCV inpainting: a second or two) | auto (= mvd)."),
     fill_model: Optional[str] = typer.Option(None, "--fill-model", help="--fill mvd weights: auto (the default: the See3D release when downloaded and PyTorch sees a CUDA GPU, else the bundled model) | bundled | see3d-single, see3d-sparse, see3d (the release, forced) | a weights folder."),
     fill_max_side: Optional[int] = typer.Option(None, "--fill-max-side", min=16, help="--fill mvd: the model works at most at this many pixels on the longer side (default: the model's, 384 for the bundled one); smaller is faster but loses detail (Middlebury: 256 px -0.16 dB), known pixels keep full resolution."),
-    group: int = typer.Option(4, "--group", help="--fill mvd, long trajectories: generate this many views at a time, each group warped from the input and the views generated before it (autoregressive, as published); 0 = every view from the input alone."),
+    group: Optional[int] = typer.Option(None, "--group", help="--fill mvd: generate this many views at a time, each group warped from the input and the views generated before it (autoregressive, as published); 0 = every view from the input alone. Default: 4 with the See3D release, 0 with the bundled model (1.0 dB better end to end, docs/end_to_end.md)."),
     gaussians: bool = typer.Option(True, "--gaussians/--no-gaussians", help="Fit 3D Gaussian Splatting to the views: scene.ply (open in SuperSplat or `see3d view`), scene.splat, splats.mp4. --no-gaussians skips it."),
     max_size: int = typer.Option(1024, "--max-size", min=16, help="Work at most at this many pixels on the longer side (image, depth and intrinsics are scaled together)."),
     gs_iterations: int = typer.Option(200, "--gs-iterations", min=1, help="Optimisation steps of the 3DGS fit (more = sharper splats, slower; `see3d reconstruct OUT` refits at will)."),
@@ -86,7 +86,7 @@ def generate_cmd(
     builtin = ("orbit", "dolly", "pan", "spiral")
     fill_path = Path(fill_model) if fill_model and Path(fill_model).exists() else None
     real_out = check_output(out, inputs=[image, depth, fill_path, None if trajectory in builtin else trajectory], overwrite=overwrite)
-    if group < 0:
+    if group is not None and group < 0:
         raise See3DError(f"--group must be >= 0 (0 = every view from the input alone), got {group}")
     if example is not None and image is not None:
         raise See3DError("give either IMAGE or --example, not both")
