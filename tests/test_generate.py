@@ -271,3 +271,22 @@ def test_generate_records_the_filler_that_ran(motorcycle_out):
     assert "fill (mvd)" in log
     meta = json.loads((out / "transforms.json").read_text())
     assert meta["see3d"]["fill"] == "mvd"
+
+
+def test_default_group_by_model(tmp_path):
+    """No --group: the bundled model (or any see3d model folder) fills every view from the input
+    alone; the See3D release works in the published groups of 4; run.json records what ran."""
+    from see3d.pipeline.single_view import GenerateConfig, default_group
+
+    assert GenerateConfig().group is None
+    assert default_group(None) == 0
+    release = tmp_path / "release"
+    (release / "unet").mkdir(parents=True)
+    assert default_group(release) == 4
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    assert default_group(folder) == 0
+    out = tmp_path / "out"
+    assert main(["generate", "--example", "motorcycle", "-o", str(out), "--frames", "3", "--fill", "telea", "--no-gaussians", "-q"]) == 0
+    assert json.loads((out / "run.json").read_text())["config"]["group"] == 0
