@@ -33,6 +33,7 @@ from see3d.curate import (
     semantic_check,
     viewpoint_check,
 )
+from see3d.curate.decode import Frame
 from see3d.curate.synthetic import camera_clip, write_clip_folder, write_clip_video
 from see3d.errors import See3DError
 
@@ -116,6 +117,22 @@ def test_shot_detector_finds_a_cut():
     cuts, scores = detect_shots(list(a) + list(b), threshold=27.0, min_frames=4)
     assert cuts == [16]
     assert scores[16] > 27 > max(scores[1:16])
+
+
+def test_black_frames_at_clip_ends_are_trimmed(tmp_path):
+    """A video opening on black: the black frame is no view, and as a clip's first frame it left
+    the tracks nothing to follow, so a camera turning in place passed as kept."""
+    from see3d.curate.pipeline import trim_black
+
+    rot = camera_clip("rotate", seed=0)
+    write_clip_video(tmp_path / "v.mp4", np.concatenate([np.zeros_like(rot[:2]), rot, np.zeros_like(rot[:2])]))
+    recs = _clip_records(process_input(0, str(tmp_path / "v.mp4")))
+    rec = max(recs, key=lambda r: r["frames"])
+    assert rec["reason"] == "small_viewpoint" and rec["frames"] == 24 and rec["start"] > 0
+    # the black end is cut off as a shot of its own by the content change, and dropped
+    assert all(r["decision"] == "drop" for r in recs) and sum(r["frames"] for r in recs) == 25
+    black = [Frame(i, i, float(i), np.zeros((4, 4, 3), np.uint8)) for i in range(3)]
+    assert trim_black(black, 16.0) is black  # all black: left to the quality step
 
 
 def test_quality_scores():

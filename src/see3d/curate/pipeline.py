@@ -213,6 +213,7 @@ def process_input(index: int, source: str, cfg: CurateConfig = CurateConfig(), t
         for clip in split_clips(frames, shots, cfg.clip_frames, cfg.min_clip_frames):
             t0 = time.perf_counter()
             key = f"{uid}_{clip.shot:04d}_{clip.index:03d}"
+            clip.frames = trim_black(clip.frames, cfg.black_luma)
             rgbs = [f.rgb for f in clip.frames]
             v = analyse_clip(rgbs, cfg, flow, detector, seed=_seed(key), pair_step=1 if stats.kind == "frames" else None)
             n_clips += 1
@@ -250,6 +251,24 @@ def process_input(index: int, source: str, cfg: CurateConfig = CurateConfig(), t
     }  # fmt: skip
     records.append(info)
     return InputResult(index, source, records, samples, thumbs, {"wall": wall, "cpu": cpu, **secs, "analysed": stats.analysed, "decoded": stats.decoded})
+
+
+def trim_black(frames: list, black_luma: float) -> list:
+    """``frames`` without the black ones at its start and end (a video opening on a black frame,
+    a fade to black before a cut): such a frame is no view of the scene, and as the first frame
+    of a clip it leaves the tracks nothing to follow, so a clip of a camera that barely moves
+    would pass the small-viewpoint filter. An all-black clip is left whole (quality drops it)."""
+
+    def dark(f) -> bool:
+        r, g, b = cv2.mean(f.rgb)[:3]
+        return 0.299 * r + 0.587 * g + 0.114 * b < black_luma
+
+    lo, hi = 0, len(frames)
+    while lo < hi and dark(frames[lo]):
+        lo += 1
+    while hi > lo and dark(frames[hi - 1]):
+        hi -= 1
+    return frames[lo:hi] if hi > lo else frames
 
 
 def _timed(it, secs: dict, name: str):
